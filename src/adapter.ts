@@ -1,0 +1,186 @@
+import type { z } from 'zod';
+import { ProviderError } from './errors';
+import type { Channel, DomainStatus, OutboundMessage, VerifyResult } from './types';
+
+/** Where MessagePipe writes warnings and debug lines. Nothing written here ever holds a secret. */
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** The default logger: warnings go to `process.emitWarning`, debug lines nowhere. */
+export const defaultLogger: Logger = {
+  debug: () => {},
+  warn: (message) => process.emitWarning(message, { type: 'MessagePipeWarning' }),
+};
+
+/** What an adapter gets for a credential check or a domain listing. */
+export interface AdapterCallContext {
+  /** Aborted when the call times out or the caller gives up. Pass it to the SDK. */
+  signal: AbortSignal;
+  /** The time budget of this call, for SDKs that take a timeout rather than a signal. */
+  timeoutMs: number;
+  logger: Logger;
+}
+
+/** What an adapter gets with each message. */
+export interface SendContext<Config> extends AdapterCallContext {
+  /** The validated config, secrets included. Never log it. */
+  config: Config;
+  projectId: string;
+  providerConfigId: string;
+  /** Changes whenever the provider record changes: key cached clients on it (see {@link ClientPool}). */
+  configRevision: string;
+  /** The same for every attempt of one send. Use it where the provider supports idempotent requests. */
+  idempotencyKey: string;
+}
+
+/** What a provider returned for an accepted message. */
+export interface SendReceipt {
+  messageId: string;
+}
+
+/**
+ * A provider adapter: a plain object that sends one message through one provider. Throw a {@link ProviderError}
+ * to report a failure; anything else thrown counts as a provider-level `ADAPTER_ERROR`.
+ */
+export interface Adapter<C extends Channel = Channel, Config = Record<string, unknown>> {
+  /** Provider name, e.g. `sendgrid`; one adapter per name in a dispatcher. */
+  readonly provider: string;
+  readonly channel: C;
+  /**
+   * Config schema. Built-in provider names always use the core's schema; a custom provider needs its own
+   * (fields wrapped in `secret()` are treated as credentials). Without one, any object is accepted.
+   */
+  readonly configSchema?: z.ZodType<Config>;
+  /** Sends one message; resolves with the provider's message id. */
+  send(message: OutboundMessage<C>, ctx: SendContext<Config>): Promise<SendReceipt>;
+  /** Cheap read-only check of the credentials. Throws a transient {@link ProviderError} when it cannot tell. */
+  verify?(config: Config, ctx: AdapterCallContext): Promise<VerifyResult>;
+  /** Sending domains or senders and their verification state. */
+  domains?(config: Config, ctx: AdapterCallContext): Promise<DomainStatus[]>;
+  /** Drops whatever is cached for a provider config (called when it is updated or removed). */
+  release?(providerConfigId: string): Promise<void> | void;
+  /** Releases every resource (clients, pooled connections). */
+  close?(): Promise<void> | void;
+}
+
+/** An adapter of any channel and config, as the dispatcher holds it. */
+export type AnyAdapter = Adapter<Channel, unknown>;
+
+/** Definition of a custom adapter: like {@link Adapter}, with the config type inferred from `configSchema`. */
+export interface AdapterDefinition<C extends Channel, S extends z.ZodType> {
+  provider: string;
+  channel: C;
+  configSchema: S;
+  send(message: OutboundMessage<C>, ctx: SendContext<z.output<S>>): Promise<SendReceipt>;
+  verify?(config: z.output<S>, ctx: AdapterCallContext): Promise<VerifyResult>;
+  domains?(config: z.output<S>, ctx: AdapterCallContext): Promise<DomainStatus[]>;
+  release?(providerConfigId: string): Promise<void> | void;
+  close?(): Promise<void> | void;
+}
+
+/**
+ * Types a custom adapter: the config type of `send`, `verify` and `domains` is inferred from `configSchema`.
+ * The result works exactly like a built-in adapter.
+ */
+export function defineAdapter<C extends Channel, S extends z.ZodType>(
+  definition: AdapterDefinition<C, S>,
+): Adapter<C, z.output<S>> {
+  // TypeScript cannot see that a generic `S` is a ZodType of its own output.
+  return definition as Adapter<C, z.output<S>>;
+}
+
+/**
+ * One SDK client per provider config, created on first use and reused until the config changes, is released,
+ * or the pool is closed. Concurrent first uses share one creation.
+ */
+export class ClientPool<Config, Client> {
+  readonly #entries = new Map<string, { revision: string; client: Promise<Client> }>();
+  readonly #create: (config: Config) => Client | Promise<Client>;
+  readonly #dispose: ((client: Client) => void | Promise<void>) | undefined;
+
+  constructor(
+    create: (config: Config) => Client | Promise<Client>,
+    dispose?: (client: Client) => void | Promise<void>,
+  ) {
+    this.#create = create;
+    this.#dispose = dispose;
+  }
+
+  /** The client for this config revision, creating it (and disposing of an older one) when needed. */
+  get(ctx: Pick<SendContext<Config>, 'config' | 'providerConfigId' | 'configRevision'>): Promise<Client> {
+    const entry = this.#entries.get(ctx.providerConfigId);
+    if (entry && entry.revision === ctx.configRevision) return entry.client;
+    if (entry) void this.#disposeEntry(entry.client);
+    const client = Promise.resolve().then(() => this.#create(ctx.config));
+    // A failed creation is not cached: the next send tries again.
+    client.catch(() => {
+      if (this.#entries.get(ctx.providerConfigId)?.client === client)
+        this.#entries.delete(ctx.providerConfigId);
+    });
+    this.#entries.set(ctx.providerConfigId, { revision: ctx.configRevision, client });
+    return client;
+  }
+
+  /** Runs `use` with a client that is not cached (for `verify` before a config is stored). */
+  async withTemporary<T>(config: Config, use: (client: Client) => Promise<T>): Promise<T> {
+    const client = await this.#create(config);
+    try {
+      return await use(client);
+    } finally {
+      await this.#disposeEntry(Promise.resolve(client));
+    }
+  }
+
+  /** Disposes of the client of one provider config. */
+  async release(providerConfigId: string): Promise<void> {
+    const entry = this.#entries.get(providerConfigId);
+    if (!entry) return;
+    this.#entries.delete(providerConfigId);
+    await this.#disposeEntry(entry.client);
+  }
+
+  /** Disposes of every client. */
+  async close(): Promise<void> {
+    const entries = [...this.#entries.values()];
+    this.#entries.clear();
+    await Promise.all(entries.map((entry) => this.#disposeEntry(entry.client)));
+  }
+
+  async #disposeEntry(client: Promise<Client>): Promise<void> {
+    if (!this.#dispose) return;
+    try {
+      await this.#dispose(await client);
+    } catch {
+      // A client that failed to start or to stop has nothing left to release.
+    }
+  }
+}
+
+const MISSING_MODULE = new Set(['ERR_MODULE_NOT_FOUND', 'MODULE_NOT_FOUND']);
+
+/**
+ * Loads an optional dependency (a provider SDK). When it is not installed, throws `ADAPTER_MISSING` naming the
+ * package to install. Pass a literal `import()` so bundlers and type-checkers see the specifier.
+ */
+export async function loadOptional<T>(
+  packageName: string,
+  provider: string,
+  load: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const message = error instanceof Error ? error.message : '';
+    if (typeof code === 'string' && MISSING_MODULE.has(code) && message.includes(packageName)) {
+      throw new ProviderError(
+        'ADAPTER_MISSING',
+        `The ${provider} adapter needs the "${packageName}" package: npm install ${packageName}`,
+        { provider, cause: error },
+      );
+    }
+    throw error;
+  }
+}

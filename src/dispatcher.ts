@@ -1,0 +1,305 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { type AnyAdapter, defaultLogger, type Logger } from './adapter';
+import { ProviderCatalog } from './catalog';
+import { MessagePipeError, ProviderError } from './errors';
+import { type DispatcherEventName, type DispatcherEvents, Emitter } from './events';
+import { sanitizeProviderError, toAttemptError } from './failover/classify';
+import { withTimeout } from './failover/timeout';
+import { type DispatcherCore, ProvidersApi } from './providers-api';
+import { parseOrThrow } from './schemas/fields';
+import type { JsonSchema } from './schemas/json-schema';
+import {
+  deepFreeze,
+  type EmailMessageInput,
+  emailFromOf,
+  emailMessageSchema,
+  normaliseEmail,
+  normaliseSms,
+  type SmsMessageInput,
+  smsMessageSchema,
+} from './schemas/message';
+import { plainSecretCodec } from './secrets';
+import { SendersApi } from './senders-api';
+import { InMemoryProviderStore } from './store/in-memory';
+import type { ProviderStore } from './store/types';
+import type { Attempt, Channel, OutboundMessage, SendResult, StoredProviderRecord } from './types';
+
+/** Options of {@link Dispatcher}. */
+export interface DispatcherOptions {
+  /** The adapters this app can send through, one per provider. */
+  adapters: readonly AnyAdapter[];
+  /** Where provider records and sender configurations live. @default new InMemoryProviderStore() */
+  store?: ProviderStore;
+  /** Where warnings go. @default process.emitWarning for warnings, nothing for debug */
+  logger?: Logger;
+  /** Time budget of one provider call, unless the provider config sets `timeoutMs`. @default 15000 */
+  timeoutMs?: number;
+}
+
+/** An email to send: the message fields plus the project it belongs to. */
+export type EmailSendInput = { projectId: string; channel: 'email' } & EmailMessageInput;
+/** An SMS to send: the message fields plus the project it belongs to. */
+export type SmsSendInput = { projectId: string; channel: 'sms' } & SmsMessageInput;
+/** Input of {@link Dispatcher.send}. */
+export type SendInput = EmailSendInput | SmsSendInput;
+
+/** Options of one send. */
+export interface SendOptions {
+  /** Passed to every attempt of this send; generated when absent. */
+  idempotencyKey?: string;
+  /** Abandons the send (and the attempt under way) when aborted. */
+  signal?: AbortSignal;
+}
+
+const envelopeSchema = z.looseObject({
+  projectId: z.string().min(1).max(200),
+  channel: z.enum(['email', 'sms']),
+});
+
+const DEFAULT_TIMEOUT_MS = 15_000;
+
+/**
+ * Sends email and SMS through a project's providers in priority order, failing over from one to the next, and
+ * manages the provider records and sender configurations behind that.
+ *
+ * @example
+ * ```ts
+ * const pipe = new Dispatcher({ adapters: [sendgrid(), smtp()] });
+ * const result = await pipe.send({ projectId, channel: 'email', to: 'a@b.test', subject: 'Hi', text: 'Hello' });
+ * ```
+ */
+export class Dispatcher {
+  /** Provider records: add, list, get, update, remove, validate, domains. */
+  readonly providers: ProvidersApi;
+  /** Sender configuration per project and channel. */
+  readonly senders: SendersApi;
+
+  readonly #core: DispatcherCore;
+  readonly #events: Emitter<DispatcherEvents>;
+  #closed = false;
+
+  constructor(options: DispatcherOptions) {
+    const logger = options.logger ?? defaultLogger;
+    this.#core = {
+      store: options.store ?? new InMemoryProviderStore(),
+      catalog: new ProviderCatalog(options.adapters),
+      codec: plainSecretCodec,
+      logger,
+      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    };
+    this.#events = new Emitter(logger);
+    this.providers = new ProvidersApi(this.#core);
+    this.senders = new SendersApi(this.#core.store);
+  }
+
+  /** Subscribes to a dispatcher event; returns the function that unsubscribes. */
+  on<E extends DispatcherEventName>(event: E, listener: (payload: DispatcherEvents[E]) => void): () => void {
+    return this.#events.on(event, listener);
+  }
+
+  /** JSON Schemas of every provider's config on a channel, keyed by provider, for rendering forms. */
+  schemas(channel: Channel): Record<string, JsonSchema> {
+    const { catalog } = this.#core;
+    return Object.fromEntries(
+      catalog.providersOf(channel).map((name) => [name, catalog.jsonSchema(channel, name)]),
+    );
+  }
+
+  /** JSON Schema of one provider's config; secret fields carry `writeOnly: true`. */
+  schema(channel: Channel, provider: string): JsonSchema {
+    return this.#core.catalog.jsonSchema(channel, provider);
+  }
+
+  /**
+   * Sends one message. The message is validated first (`MESSAGE_INVALID`), the sender filled in from the project's
+   * sender configuration (`CHANNEL_DISABLED` when it is disabled), then the project's enabled providers are tried
+   * in priority order until one accepts it.
+   *
+   * @throws `ALL_PROVIDERS_FAILED` (with `attempts`) when every provider failed; a message-level
+   * {@link ProviderError} (with `attempts`) when a provider refused the message itself, since the next one would too.
+   */
+  async send(input: SendInput, options: SendOptions = {}): Promise<SendResult> {
+    if (this.#closed) throw new MessagePipeError('DISPATCHER_CLOSED', 'This dispatcher has been closed');
+    const { projectId, channel, ...fields } = parseOrThrow(
+      envelopeSchema,
+      input,
+      'MESSAGE_INVALID',
+      'message',
+    );
+    const message = await this.#prepare(projectId, channel, fields);
+    const idempotencyKey = options.idempotencyKey ?? randomUUID();
+    const base = { projectId, channel, idempotencyKey };
+
+    const records = await this.#core.store.listProviders(projectId, { channel });
+    const candidates = records.filter((record) => record.enabled && record.credentials.status !== 'invalid');
+    if (candidates.length === 0) {
+      throw new MessagePipeError(
+        'NO_PROVIDERS',
+        `Project has no enabled ${channel} provider with usable credentials`,
+      );
+    }
+
+    const attempts: Attempt[] = [];
+    let stop: ProviderError | undefined;
+    for (const [index, record] of candidates.entries()) {
+      const { attempt, error } = await this.#attempt(
+        record,
+        message,
+        base,
+        attempts.length + 1,
+        options.signal,
+      );
+      attempts.push(attempt);
+      if (attempt.outcome === 'sent') {
+        const result: SendResult = {
+          provider: record.provider,
+          providerConfigId: record.id,
+          messageId: attempt.messageId!,
+          idempotencyKey,
+          attempts,
+        };
+        this.#events.emit('send:success', { ...base, result });
+        return result;
+      }
+      if (error?.failureClass === 'message') {
+        stop = error;
+        break;
+      }
+      const next = candidates[index + 1];
+      if (next) {
+        this.#events.emit('failover', {
+          ...base,
+          from: attempt,
+          toProviderConfigId: next.id,
+          toProvider: next.provider,
+        });
+      }
+    }
+
+    const failure = stop
+      ? new ProviderError(stop.code, stop.message, {
+          provider: stop.provider,
+          status: stop.status,
+          providerCode: stop.providerCode,
+          attempts,
+        })
+      : new MessagePipeError('ALL_PROVIDERS_FAILED', summarise(attempts), { attempts });
+    this.#events.emit('send:failure', { ...base, error: failure, attempts });
+    throw failure;
+  }
+
+  /** Releases every adapter's resources; later sends are refused. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all(this.#core.catalog.adapters().map(async (adapter) => adapter.close?.()));
+  }
+
+  /** Validates and normalises the message and fills in the sender. */
+  async #prepare(
+    projectId: string,
+    channel: Channel,
+    fields: Record<string, unknown>,
+  ): Promise<OutboundMessage> {
+    if (channel === 'email') {
+      const email = parseOrThrow(emailMessageSchema, fields, 'MESSAGE_INVALID', 'email');
+      const sender = await this.#enabledSender(projectId, channel);
+      const from =
+        emailFromOf(email) ??
+        (sender?.channel === 'email'
+          ? sender.senderName
+            ? { email: sender.senderEmail, name: sender.senderName }
+            : { email: sender.senderEmail }
+          : undefined);
+      if (!from) {
+        throw new MessagePipeError(
+          'MESSAGE_INVALID',
+          'No sender: set one with pipe.senders.set or pass from',
+          {
+            issues: [{ path: ['from'], message: 'No sender address' }],
+          },
+        );
+      }
+      return deepFreeze(normaliseEmail(email, from));
+    }
+    const sms = parseOrThrow(smsMessageSchema, fields, 'MESSAGE_INVALID', 'SMS');
+    const sender = await this.#enabledSender(projectId, channel);
+    return deepFreeze(normaliseSms(sms, sender?.channel === 'sms' ? sender : undefined));
+  }
+
+  async #enabledSender(projectId: string, channel: Channel) {
+    const sender = await this.#core.store.getSender(projectId, channel);
+    if (sender && !sender.enabled) {
+      throw new MessagePipeError('CHANNEL_DISABLED', `Sending ${channel} is disabled for this project`);
+    }
+    return sender;
+  }
+
+  /** One try of one provider: never throws for a provider failure, only reports it. */
+  async #attempt(
+    record: StoredProviderRecord,
+    message: OutboundMessage,
+    base: { projectId: string; channel: Channel; idempotencyKey: string },
+    attemptNumber: number,
+    signal: AbortSignal | undefined,
+  ): Promise<{ attempt: Attempt; error?: ProviderError }> {
+    const started = performance.now();
+    const identity = { providerConfigId: record.id, provider: record.provider };
+    if (this.#events.has('attempt:start'))
+      this.#events.emit('attempt:start', { ...base, ...identity, attemptNumber });
+    let secrets: string[] = [];
+    let outcome: { attempt: Attempt; error?: ProviderError };
+    try {
+      const adapter = this.#core.catalog.adapterFor(record.provider);
+      const opened = this.providers.openConfig(record);
+      secrets = opened.secrets;
+      const timeoutMs =
+        typeof opened.config.timeoutMs === 'number' ? opened.config.timeoutMs : this.#core.timeoutMs;
+      const receipt = await withTimeout(
+        (attemptSignal) =>
+          adapter.send(message, {
+            config: opened.config,
+            projectId: base.projectId,
+            providerConfigId: record.id,
+            configRevision: String(record.version),
+            idempotencyKey: base.idempotencyKey,
+            signal: attemptSignal,
+            timeoutMs,
+            logger: this.#core.logger,
+          }),
+        { timeoutMs, provider: record.provider, parent: signal },
+      );
+      outcome = {
+        attempt: { ...identity, outcome: 'sent', messageId: receipt.messageId, durationMs: elapsed(started) },
+      };
+    } catch (thrown) {
+      if (signal?.aborted) {
+        throw new MessagePipeError('ABORTED', 'The send was aborted', { cause: signal.reason });
+      }
+      const error = sanitizeProviderError(thrown, record.provider, secrets);
+      outcome = {
+        attempt: {
+          ...identity,
+          outcome: 'failed',
+          error: toAttemptError(error),
+          durationMs: elapsed(started),
+        },
+        error,
+      };
+    }
+    if (this.#events.has('attempt:finish')) {
+      this.#events.emit('attempt:finish', { ...base, attempt: outcome.attempt, attemptNumber });
+    }
+    return outcome;
+  }
+}
+
+function elapsed(started: number): number {
+  return Math.round((performance.now() - started) * 100) / 100;
+}
+
+function summarise(attempts: Attempt[]): string {
+  const parts = attempts.map((attempt) => `${attempt.provider}: ${attempt.error?.code ?? attempt.outcome}`);
+  return `Every provider failed (${parts.join(', ')})`;
+}

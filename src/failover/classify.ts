@@ -1,0 +1,36 @@
+import { isProviderError, ProviderError } from '../errors';
+import { scrubSecrets } from '../secrets';
+import type { AttemptError } from '../types';
+
+/**
+ * Turns whatever an adapter threw into a clean {@link ProviderError}: secret values scrubbed from the message and
+ * no `cause` kept, since SDK errors often carry the request (and its credentials) along.
+ * Anything that is not a classified error counts as a provider-level `ADAPTER_ERROR`.
+ */
+export function sanitizeProviderError(
+  error: unknown,
+  provider: string,
+  secrets: Iterable<string>,
+): ProviderError {
+  if (isProviderError(error)) {
+    const options: ConstructorParameters<typeof ProviderError>[2] = { provider, ambiguous: error.ambiguous };
+    if (error.status !== undefined) options.status = error.status;
+    if (error.providerCode !== undefined) options.providerCode = error.providerCode;
+    if (error.retryAfterMs !== undefined) options.retryAfterMs = error.retryAfterMs;
+    return new ProviderError(error.code, scrubSecrets(error.message, secrets), options);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new ProviderError('ADAPTER_ERROR', `${provider} adapter failed: ${scrubSecrets(message, secrets)}`, {
+    provider,
+  });
+}
+
+/** The plain-data form of a provider error, as kept on an attempt. */
+export function toAttemptError(error: ProviderError): AttemptError {
+  const plain: AttemptError = { code: error.code, failureClass: error.failureClass, message: error.message };
+  if (error.status !== undefined) plain.status = error.status;
+  if (error.providerCode !== undefined) plain.providerCode = error.providerCode;
+  if (error.retryAfterMs !== undefined) plain.retryAfterMs = error.retryAfterMs;
+  if (error.ambiguous) plain.ambiguous = true;
+  return plain;
+}

@@ -1,0 +1,99 @@
+export {
+  type Adapter,
+  type AdapterCallContext,
+  type AdapterDefinition,
+  type AnyAdapter,
+  ClientPool,
+  defaultLogger,
+  defineAdapter,
+  type Logger,
+  loadOptional,
+  type SendContext,
+  type SendReceipt,
+} from './adapter';
+export {
+  Dispatcher,
+  type DispatcherOptions,
+  type EmailSendInput,
+  type SendInput,
+  type SendOptions,
+  type SmsSendInput,
+} from './dispatcher';
+export {
+  type CoreErrorCode,
+  type ErrorCode,
+  type FailureClass,
+  failureClassOf,
+  isMessagePipeError,
+  isProviderError,
+  MessagePipeError,
+  type MessagePipeErrorOptions,
+  ProviderError,
+  type ProviderErrorCode,
+  type ProviderErrorOptions,
+  type ValidationIssue,
+} from './errors';
+export type { DispatcherEventName, DispatcherEvents, SendEventBase } from './events';
+export type {
+  AddProviderInput,
+  ListProvidersInput,
+  ProviderPatch,
+  ProviderRef,
+  ProvidersApi,
+  ValidationResult,
+  WriteOptions,
+} from './providers-api';
+export { secret } from './schemas/fields';
+export type { JsonSchema } from './schemas/json-schema';
+export {
+  type EmailMessageInput,
+  emailMessageSchema,
+  type SmsMessageInput,
+  smsMessageSchema,
+} from './schemas/message';
+export {
+  type BuiltInConfigs,
+  builtInProviders,
+  type MailgunConfig,
+  mailgunConfigSchema,
+  type PostmarkConfig,
+  postmarkConfigSchema,
+  type SendgridConfig,
+  type SesConfig,
+  type SmtpConfig,
+  type SnsConfig,
+  sendgridConfigSchema,
+  sesConfigSchema,
+  smtpConfigSchema,
+  snsConfigSchema,
+  type TermiiConfig,
+  type TwilioConfig,
+  termiiConfigSchema,
+  twilioConfigSchema,
+} from './schemas/providers';
+export type { SenderInput } from './schemas/sender';
+export type { GetSenderInput, SendersApi } from './senders-api';
+export { compareProviderRecords, InMemoryProviderStore } from './store/in-memory';
+export type { ProviderListFilter, ProviderStore } from './store/types';
+export type {
+  Attempt,
+  AttemptError,
+  BuiltInProviderName,
+  Channel,
+  CredentialState,
+  DomainStatus,
+  EmailAddress,
+  EmailAttachment,
+  EmailProviderName,
+  EmailSenderConfig,
+  OutboundEmail,
+  OutboundMessage,
+  OutboundSms,
+  ProviderRecord,
+  SenderConfig,
+  SendResult,
+  SmsProviderName,
+  SmsSenderConfig,
+  StoredProviderRecord,
+  VerifyResult,
+} from './types';

@@ -1,0 +1,185 @@
+import { z } from 'zod';
+import type { EmailAddress, EmailAttachment, OutboundEmail, OutboundSms } from '../types';
+import { alphanumericSenderId, e164, headerSafe } from './fields';
+
+const emailAddress = z.email({ message: 'Invalid email address' }).max(320);
+const displayName = headerSafe(z.string().max(200));
+
+/** `a@b.test`, `Ann <a@b.test>` or `{ email, name }`. */
+const address = z.union([z.string(), z.strictObject({ email: emailAddress, name: displayName.optional() })]);
+const addressList = z.union([address, z.array(address).min(1).max(1000)]);
+
+const NAMED_ADDRESS = /^\s*"?([^"<]*?)"?\s*<([^>]+)>\s*$/;
+
+/** Headers that are derived from the message fields and must not be set twice. */
+const RESERVED_HEADERS = new Set([
+  'from',
+  'to',
+  'cc',
+  'bcc',
+  'subject',
+  'reply-to',
+  'sender',
+  'return-path',
+  'content-type',
+  'content-transfer-encoding',
+  'mime-version',
+]);
+
+const attachment = z.strictObject({
+  filename: headerSafe(z.string().min(1).max(255)),
+  content: z.union([z.string(), z.instanceof(Uint8Array)]),
+  /** How a string `content` is encoded; ignored for bytes. Defaults to `utf8`. */
+  encoding: z.enum(['utf8', 'base64']).optional(),
+  contentType: headerSafe(
+    z.string().regex(/^[\w.+-]+\/[\w.+-]+$/, { message: 'Expected a MIME type' }),
+  ).optional(),
+  contentId: headerSafe(z.string().min(1).max(255)).optional(),
+  disposition: z.enum(['attachment', 'inline']).optional(),
+});
+
+/** An email as callers write it, before normalisation. */
+export const emailMessageSchema = z
+  .strictObject({
+    to: addressList,
+    cc: addressList.optional(),
+    bcc: addressList.optional(),
+    replyTo: addressList.optional(),
+    from: address.optional(),
+    subject: headerSafe(z.string().min(1).max(998)),
+    text: z.string().optional(),
+    html: z.string().optional(),
+    attachments: z.array(attachment).max(100).optional(),
+    headers: z
+      .record(
+        z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { message: 'Invalid header name' }),
+        headerSafe(z.string().max(2000)),
+      )
+      .optional(),
+    tags: z
+      .array(headerSafe(z.string().min(1).max(128)))
+      .max(10)
+      .optional(),
+    metadata: z.record(headerSafe(z.string().min(1).max(128)), headerSafe(z.string().max(1000))).optional(),
+  })
+  .superRefine((message, ctx) => {
+    if (message.text === undefined && message.html === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['text'], message: 'Set text, html or both' });
+    }
+    for (const key of ['to', 'cc', 'bcc', 'replyTo', 'from'] as const) {
+      const value = message[key];
+      if (value === undefined) continue;
+      const list = Array.isArray(value) ? value : [value];
+      list.forEach((entry, index) => {
+        if (typeof entry !== 'string') return;
+        const path = Array.isArray(value) ? [key, index] : [key];
+        if (/[\r\n\0]/.test(entry))
+          ctx.addIssue({ code: 'custom', path, message: 'Line breaks are not allowed' });
+        else if (!parseAddressString(entry))
+          ctx.addIssue({ code: 'custom', path, message: 'Invalid email address' });
+      });
+    }
+    for (const name of Object.keys(message.headers ?? {})) {
+      if (RESERVED_HEADERS.has(name.toLowerCase())) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['headers', name],
+          message: `${name} is set from the message fields, not as a custom header`,
+        });
+      }
+    }
+  });
+
+/** An SMS as callers write it. */
+export const smsMessageSchema = z.strictObject({
+  to: e164,
+  body: z.string().min(1).max(1600),
+  from: z.union([e164, alphanumericSenderId]).optional(),
+});
+
+export type EmailMessageInput = z.input<typeof emailMessageSchema>;
+export type SmsMessageInput = z.input<typeof smsMessageSchema>;
+
+function parseAddressString(value: string): EmailAddress | undefined {
+  const named = NAMED_ADDRESS.exec(value);
+  const email = (named ? named[2]! : value).trim();
+  if (!emailAddress.safeParse(email).success) return undefined;
+  const name = named?.[1]?.trim();
+  return name ? { email, name } : { email };
+}
+
+function toAddress(value: z.output<typeof address>): EmailAddress {
+  if (typeof value !== 'string')
+    return value.name ? { email: value.email, name: value.name } : { email: value.email };
+  // Already validated by the schema's refinement.
+  return parseAddressString(value)!;
+}
+
+function toAddresses(value: z.output<typeof addressList> | undefined): EmailAddress[] {
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value : [value]).map(toAddress);
+}
+
+function toAttachment(input: z.output<typeof attachment>): EmailAttachment {
+  const content =
+    typeof input.content === 'string'
+      ? new Uint8Array(Buffer.from(input.content, input.encoding === 'base64' ? 'base64' : 'utf8'))
+      : new Uint8Array(input.content);
+  const normalised: EmailAttachment = {
+    filename: input.filename,
+    content,
+    disposition: input.disposition ?? (input.contentId ? 'inline' : 'attachment'),
+  };
+  if (input.contentType) normalised.contentType = input.contentType;
+  if (input.contentId) normalised.contentId = input.contentId;
+  return normalised;
+}
+
+/** Normalises a validated email: address lists, attachment bytes, empty collections instead of undefined. */
+export function normaliseEmail(
+  input: z.output<typeof emailMessageSchema>,
+  from: EmailAddress,
+): OutboundEmail {
+  const email: OutboundEmail = {
+    channel: 'email',
+    from,
+    to: toAddresses(input.to),
+    cc: toAddresses(input.cc),
+    bcc: toAddresses(input.bcc),
+    replyTo: toAddresses(input.replyTo),
+    subject: input.subject,
+    attachments: (input.attachments ?? []).map(toAttachment),
+    headers: { ...input.headers },
+    tags: [...(input.tags ?? [])],
+    metadata: { ...input.metadata },
+  };
+  if (input.text !== undefined) email.text = input.text;
+  if (input.html !== undefined) email.html = input.html;
+  return email;
+}
+
+/** The message's own `from`, normalised, if it has one. */
+export function emailFromOf(input: z.output<typeof emailMessageSchema>): EmailAddress | undefined {
+  return input.from === undefined ? undefined : toAddress(input.from);
+}
+
+/** Normalises a validated SMS, with the project's sender id and number where set. */
+export function normaliseSms(
+  input: z.output<typeof smsMessageSchema>,
+  sender: { senderId?: string | undefined; from?: string | undefined } | undefined,
+): OutboundSms {
+  const sms: OutboundSms = { channel: 'sms', to: input.to, body: input.body };
+  if (input.from !== undefined) sms.from = input.from;
+  if (sender?.senderId !== undefined) sms.senderId = sender.senderId;
+  if (sender?.from !== undefined) sms.senderNumber = sender.from;
+  return sms;
+}
+
+/** Freezes a normalised message and everything in it, so no attempt can change what the next one sends. */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
+  // Typed arrays cannot be frozen; attachments are copied at normalisation instead.
+  if (ArrayBuffer.isView(value)) return value;
+  for (const child of Object.values(value)) deepFreeze(child);
+  return Object.freeze(value);
+}

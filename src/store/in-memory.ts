@@ -1,0 +1,75 @@
+import { MessagePipeError } from '../errors';
+import type { Channel, SenderConfig, StoredProviderRecord } from '../types';
+import type { ProviderListFilter, ProviderStore } from './types';
+
+/** Orders records the way every store must: priority, then creation time, then id. */
+export function compareProviderRecords(a: StoredProviderRecord, b: StoredProviderRecord): number {
+  return (
+    a.priority - b.priority ||
+    (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0) ||
+    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  );
+}
+
+/**
+ * The default store: records live in this process and vanish with it. Good for tests, demos and apps whose
+ * providers are configured in code at start-up.
+ */
+export class InMemoryProviderStore implements ProviderStore {
+  readonly #providers = new Map<string, Map<string, StoredProviderRecord>>();
+  readonly #senders = new Map<string, SenderConfig>();
+
+  async insertProvider(record: StoredProviderRecord): Promise<void> {
+    const project = this.#project(record.projectId);
+    if (project.has(record.id)) {
+      throw new MessagePipeError('CONFLICT', `A provider with id ${record.id} already exists`);
+    }
+    project.set(record.id, structuredClone(record));
+  }
+
+  async getProvider(projectId: string, id: string): Promise<StoredProviderRecord | undefined> {
+    const record = this.#providers.get(projectId)?.get(id);
+    return record && structuredClone(record);
+  }
+
+  async listProviders(projectId: string, filter: ProviderListFilter = {}): Promise<StoredProviderRecord[]> {
+    const records = [...(this.#providers.get(projectId)?.values() ?? [])].filter(
+      (record) => filter.channel === undefined || record.channel === filter.channel,
+    );
+    return records.sort(compareProviderRecords).map((record) => structuredClone(record));
+  }
+
+  async replaceProvider(record: StoredProviderRecord, expectedVersion: number): Promise<boolean> {
+    const project = this.#providers.get(record.projectId);
+    const current = project?.get(record.id);
+    if (!project || !current || current.version !== expectedVersion) return false;
+    project.set(record.id, structuredClone(record));
+    return true;
+  }
+
+  async deleteProvider(projectId: string, id: string): Promise<boolean> {
+    return this.#providers.get(projectId)?.delete(id) ?? false;
+  }
+
+  async getSender(projectId: string, channel: Channel): Promise<SenderConfig | undefined> {
+    const sender = this.#senders.get(senderKey(projectId, channel));
+    return sender && structuredClone(sender);
+  }
+
+  async putSender(sender: SenderConfig): Promise<void> {
+    this.#senders.set(senderKey(sender.projectId, sender.channel), structuredClone(sender));
+  }
+
+  #project(projectId: string): Map<string, StoredProviderRecord> {
+    let project = this.#providers.get(projectId);
+    if (!project) {
+      project = new Map();
+      this.#providers.set(projectId, project);
+    }
+    return project;
+  }
+}
+
+function senderKey(projectId: string, channel: Channel): string {
+  return `${projectId}\u0000${channel}`;
+}

@@ -1,0 +1,33 @@
+import type { Channel, SenderConfig, StoredProviderRecord } from '../types';
+
+/** Which provider records `listProviders` returns. */
+export interface ProviderListFilter {
+  channel?: Channel;
+}
+
+/**
+ * Where provider records and sender configurations live. Every operation is scoped by `projectId`: a record of
+ * another project must behave exactly like a missing one. Records are plain data; the store keeps them verbatim
+ * (`secrets` is opaque text, sealed when keys are configured) and must return copies the caller may change.
+ *
+ * Run `providerStoreConformance` from `messagepipe/testing` against an implementation to check it.
+ */
+export interface ProviderStore {
+  /** Adds a new record. Rejects if a record with the same id already exists in the project. */
+  insertProvider(record: StoredProviderRecord): Promise<void>;
+  /** One record, or `undefined` when the project has no record with that id. */
+  getProvider(projectId: string, id: string): Promise<StoredProviderRecord | undefined>;
+  /** The project's records, ordered by `priority` ascending, then `createdAt`, then `id`. */
+  listProviders(projectId: string, filter?: ProviderListFilter): Promise<StoredProviderRecord[]>;
+  /**
+   * Replaces a record if, and only if, the stored one has `version === expectedVersion` (optimistic concurrency).
+   * Resolves `false` when no such record exists (missing, other project, or changed in the meantime).
+   */
+  replaceProvider(record: StoredProviderRecord, expectedVersion: number): Promise<boolean>;
+  /** Deletes a record; resolves `false` when there was none. */
+  deleteProvider(projectId: string, id: string): Promise<boolean>;
+  /** The project's sender configuration for a channel. */
+  getSender(projectId: string, channel: Channel): Promise<SenderConfig | undefined>;
+  /** Creates or replaces the project's sender configuration for `sender.channel`. */
+  putSender(sender: SenderConfig): Promise<void>;
+}

@@ -1,0 +1,15 @@
+export {
+  createMockAdapter,
+  type MockAdapter,
+  type MockAdapterOptions,
+  type MockBehaviour,
+  type MockCall,
+  type MockFailure,
+  type MockSuccess,
+} from './mock-adapter';
+export {
+  type ConformanceCase,
+  providerStoreConformance,
+  type StoreConformanceOptions,
+  sampleRecord,
+} from './store-conformance';

@@ -1,0 +1,28 @@
+import { defineConfig } from 'tsup';
+
+/** Every adapter is its own entry (and subpath export), so an app loads only the SDKs it uses. */
+export const adapterNames = [
+  'sendgrid',
+  'mailgun',
+  'postmark',
+  'ses',
+  'smtp',
+  'twilio',
+  'termii',
+  'sns',
+] as const;
+
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    testing: 'src/testing/index.ts',
+    ...Object.fromEntries(adapterNames.map((name) => [`adapters/${name}`, `adapters/${name}.ts`])),
+  },
+  format: ['esm', 'cjs'],
+  dts: true,
+  clean: true,
+  sourcemap: true,
+  target: 'node20',
+  // Subpath entries import the core as `messagepipe`, so an app holds one copy of it (one MessagePipeError class).
+  external: ['messagepipe', 'messagepipe/testing'],
+});

@@ -19,9 +19,10 @@ import {
   type SmsMessageInput,
   smsMessageSchema,
 } from './schemas/message';
-import { plainSecretCodec } from './secrets';
+import type { SecretsOptions } from './sealing';
 import { SendersApi } from './senders-api';
-import { InMemoryProviderStore } from './store/in-memory';
+import type { ProviderCacheOptions } from './store/caching';
+import { setUpStorage } from './store/setup';
 import type { ProviderStore } from './store/types';
 import type { Attempt, Channel, OutboundMessage, SendResult, StoredProviderRecord } from './types';
 
@@ -31,6 +32,17 @@ export interface DispatcherOptions {
   adapters: readonly AnyAdapter[];
   /** Where provider records and sender configurations live. @default new InMemoryProviderStore() */
   store?: ProviderStore;
+  /**
+   * Keys that seal every config's secret fields (AES-256-GCM) before they reach the store. Without them a
+   * persistent store keeps credentials as plain text, and the dispatcher warns once.
+   */
+  secrets?: SecretsOptions;
+  /**
+   * Caching of each project's provider list and sender configurations, so a send does not read the store each
+   * time. Writes through this dispatcher take effect at once; writes made elsewhere within `ttlMs`. On by default
+   * for persistent stores (see `ProviderStore.persistent`), off for the memory store; `false` turns it off.
+   */
+  cache?: ProviderCacheOptions | false;
   /** Where warnings go. @default process.emitWarning for warnings, nothing for debug */
   logger?: Logger;
   /** Time budget of one provider call, unless the provider config sets `timeoutMs`. @default 15000 */
@@ -81,10 +93,11 @@ export class Dispatcher {
 
   constructor(options: DispatcherOptions) {
     const logger = options.logger ?? defaultLogger;
+    const { store, codec } = setUpStorage(options, logger);
     this.#core = {
-      store: options.store ?? new InMemoryProviderStore(),
+      store,
       catalog: new ProviderCatalog(options.adapters),
-      codec: plainSecretCodec,
+      codec,
       logger,
       timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     };

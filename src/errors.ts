@@ -22,7 +22,11 @@ export type CoreErrorCode =
   | 'CHANNEL_DISABLED'
   | 'ALL_PROVIDERS_FAILED'
   | 'ABORTED'
-  | 'DISPATCHER_CLOSED';
+  | 'DISPATCHER_CLOSED'
+  /** Stored secrets are sealed with a key id the dispatcher was not given (`secrets.keys`). */
+  | 'SECRET_KEY_MISSING'
+  /** Stored secrets cannot be opened: wrong key, altered text, or sealed for another record. */
+  | 'SECRET_INVALID';
 
 /**
  * Error codes that classify one failed provider call. Each maps to exactly one {@link FailureClass}

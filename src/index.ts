@@ -40,6 +40,10 @@ export type {
   ProviderPatch,
   ProviderRef,
   ProvidersApi,
+  ResealFailure,
+  ResealOptions,
+  ResealProgress,
+  ResealResult,
   ValidationResult,
   WriteOptions,
 } from './providers-api';
@@ -72,9 +76,11 @@ export {
   twilioConfigSchema,
 } from './schemas/providers';
 export type { SenderInput } from './schemas/sender';
+export { generateSecretKey, type SecretsOptions } from './sealing';
 export type { GetSenderInput, SendersApi } from './senders-api';
+export { CachingProviderStore, type ProviderCacheOptions } from './store/caching';
 export { compareProviderRecords, InMemoryProviderStore } from './store/in-memory';
-export type { ProviderListFilter, ProviderStore } from './store/types';
+export type { ProviderCursor, ProviderListFilter, ProviderScanPage, ProviderStore } from './store/types';
 export type {
   Attempt,
   AttemptError,

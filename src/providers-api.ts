@@ -2,12 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AnyAdapter, Logger } from './adapter';
 import type { ProviderCatalog } from './catalog';
-import { MessagePipeError, ProviderError } from './errors';
+import { type ErrorCode, isMessagePipeError, MessagePipeError, ProviderError } from './errors';
 import { sanitizeProviderError } from './failover/classify';
 import { withTimeout } from './failover/timeout';
 import { parseOrThrow } from './schemas/fields';
-import { mergeSecrets, type SecretCodec, type SecretValues, splitSecrets } from './secrets';
-import type { ProviderStore } from './store/types';
+import {
+  mergeSecrets,
+  type SecretBinding,
+  type SecretCodec,
+  type SecretValues,
+  splitSecrets,
+} from './secrets';
+import type { ProviderCursor, ProviderStore } from './store/types';
 import type {
   CredentialState,
   DomainStatus,
@@ -75,6 +81,50 @@ export interface WriteOptions {
   verify?: boolean;
 }
 
+/** Options of `pipe.providers.reseal`. */
+export interface ResealOptions {
+  /** Records read from the store per page. @default 100 */
+  batchSize?: number;
+  /**
+   * Start after this record: the `cursor` of the last `onProgress` call of an interrupted run. Optional, since a
+   * new run skips records already sealed with the active key anyway; it only saves reading them again.
+   */
+  after?: ProviderCursor;
+  /** Stops between records when aborted (`ABORTED`); what was re-sealed stays re-sealed. */
+  signal?: AbortSignal;
+  /** Called after each page with the totals so far and the cursor to resume from. */
+  onProgress?: (progress: ResealProgress) => void;
+}
+
+/** Totals of a `reseal` run so far. */
+export interface ResealProgress {
+  /** Records read. */
+  scanned: number;
+  /** Records written again, sealed with the active key. */
+  resealed: number;
+  /** Records that were already sealed with the active key. */
+  current: number;
+  /** Records that could not be re-sealed (see {@link ResealResult.failed}). */
+  failed: number;
+  /** The last record read: pass it as `after` to resume from there. */
+  cursor?: ProviderCursor;
+}
+
+/** A record `reseal` could not re-seal, and why. */
+export interface ResealFailure {
+  projectId: string;
+  id: string;
+  /** `SECRET_KEY_MISSING` or `SECRET_INVALID` when its secrets cannot be opened; `CONFLICT` when it kept changing. */
+  code: ErrorCode;
+  message: string;
+}
+
+/** Outcome of `pipe.providers.reseal`. */
+export interface ResealResult extends Omit<ResealProgress, 'failed'> {
+  /** Records left as they were; every other record is sealed with the active key. */
+  failed: ResealFailure[];
+}
+
 /** Outcome of `pipe.providers.validate`. */
 export interface ValidationResult {
   valid: boolean;
@@ -126,7 +176,7 @@ export class ProvidersApi {
       credentials,
       secretFields: Object.keys(secrets),
       config: publicConfig,
-      secrets: codec.encode(secrets, id),
+      secrets: codec.encode(secrets, { projectId: parsed.projectId, recordId: id }),
       version: 1,
       createdAt: now,
       updatedAt: now,
@@ -164,7 +214,7 @@ export class ProvidersApi {
       updatedAt: new Date().toISOString(),
     };
     if (changes.config) {
-      const stored = codec.decode(current.secrets, current.id);
+      const stored = codec.decode(current.secrets, bindingOf(current));
       const merged = mergeSecrets(changes.config, stored, { onlyWhereMissing: true });
       const config = catalog.parseConfig(current.channel, current.provider, merged);
       const adapter = catalog.adapterFor(current.provider);
@@ -175,7 +225,7 @@ export class ProvidersApi {
       );
       next.config = publicConfig;
       next.secretFields = Object.keys(secrets);
-      next.secrets = codec.encode(secrets, current.id);
+      next.secrets = codec.encode(secrets, bindingOf(current));
     }
     await this.#replace(next, current.version);
     if (changes.config) await this.#release(current.provider, current.id);
@@ -238,9 +288,77 @@ export class ProvidersApi {
     );
   }
 
+  /**
+   * Re-seals the secrets of every record, in every project, with the active key (`secrets.activeKeyId`), one page
+   * at a time; run it after rotating keys, or after configuring keys for a store that held unsealed secrets.
+   *
+   * Each record is rewritten on its own, with optimistic concurrency, so an interrupted run loses nothing: every
+   * record is then sealed either with its old key (which still opens it) or with the active one. Run it again to
+   * finish; records already sealed with the active key are skipped. Records whose secrets cannot be opened are
+   * left alone and listed in `failed`. Once it reports no failures, old keys can be dropped.
+   *
+   * @throws `CONFIG_INVALID` when the dispatcher has no keys; whatever the store throws, which ends the run.
+   */
+  async reseal(options: ResealOptions = {}): Promise<ResealResult> {
+    const { codec, store } = this.#core;
+    if (!codec.seals) {
+      throw new MessagePipeError(
+        'CONFIG_INVALID',
+        'Nothing to seal with: pass secrets: { keys, activeKeyId } to the Dispatcher',
+      );
+    }
+    const limit = Math.max(1, Math.floor(options.batchSize ?? 100));
+    const progress: ResealProgress = { scanned: 0, resealed: 0, current: 0, failed: 0 };
+    if (options.after) progress.cursor = options.after;
+    const failed: ResealFailure[] = [];
+    for (;;) {
+      const page = await store.scanProviders({ after: progress.cursor, limit });
+      if (page.length === 0) break;
+      for (const record of page) {
+        if (options.signal?.aborted) {
+          throw new MessagePipeError('ABORTED', 'Re-sealing was aborted', { cause: options.signal.reason });
+        }
+        progress.scanned++;
+        try {
+          const outcome = await this.#resealOne(record);
+          if (outcome === 'resealed') progress.resealed++;
+          else if (outcome === 'current') progress.current++;
+        } catch (error) {
+          if (!isMessagePipeError(error) || !RESEAL_SKIPPABLE.has(error.code)) throw error;
+          progress.failed++;
+          failed.push({
+            projectId: record.projectId,
+            id: record.id,
+            code: error.code,
+            message: error.message,
+          });
+        }
+        progress.cursor = { projectId: record.projectId, id: record.id };
+      }
+      options.onProgress?.({ ...progress });
+    }
+    return { ...progress, failed };
+  }
+
+  /** Re-seals one record, re-reading it when a concurrent write got there first. */
+  async #resealOne(record: StoredProviderRecord): Promise<'resealed' | 'current' | 'gone'> {
+    const { codec, store } = this.#core;
+    let current: StoredProviderRecord | undefined = record;
+    for (let tries = 0; tries < 5 && current; tries++) {
+      if (codec.isCurrent(current.secrets)) return 'current';
+      const binding = bindingOf(current);
+      const values = codec.decode(current.secrets, binding);
+      const next = { ...current, secrets: codec.encode(values, binding), version: current.version + 1 };
+      if (await store.replaceProvider(next, current.version)) return 'resealed';
+      current = await store.getProvider(current.projectId, current.id);
+    }
+    if (!current) return 'gone';
+    throw conflict(current.id);
+  }
+
   /** The full config of a stored record, secrets included, and the secret values for scrubbing. */
   openConfig(record: StoredProviderRecord): { config: Record<string, unknown>; secrets: string[] } {
-    const secrets: SecretValues = this.#core.codec.decode(record.secrets, record.id);
+    const secrets: SecretValues = this.#core.codec.decode(record.secrets, bindingOf(record));
     return { config: mergeSecrets(record.config, secrets), secrets: Object.values(secrets) };
   }
 
@@ -312,6 +430,13 @@ export class ProvidersApi {
       });
     }
   }
+}
+
+/** Codes of records `reseal` reports and moves past, rather than stopping at. */
+const RESEAL_SKIPPABLE = new Set<ErrorCode>(['SECRET_KEY_MISSING', 'SECRET_INVALID', 'CONFLICT']);
+
+function bindingOf(record: Pick<StoredProviderRecord, 'projectId' | 'id'>): SecretBinding {
+  return { projectId: record.projectId, recordId: record.id };
 }
 
 function toCredentialState(verdict: VerifyResult): CredentialState {

@@ -3,26 +3,81 @@ import { MessagePipeError } from './errors';
 /** Secret values of one config, keyed by dotted path (`apiKey`, `auth.pass`). */
 export type SecretValues = Record<string, string>;
 
-/**
- * Turns a config's secret values into the opaque text a store keeps, and back. The record id is passed so a
- * sealing codec can bind the text to its record.
- */
-export interface SecretCodec {
-  encode(values: SecretValues, recordId: string): string;
-  decode(text: string, recordId: string): SecretValues;
+/** The record a config's secrets belong to. A sealing codec binds the sealed text to it. */
+export interface SecretBinding {
+  projectId: string;
+  recordId: string;
 }
 
-const PLAIN_PREFIX = 'plain:';
+/**
+ * Turns a config's secret values into the opaque text a store keeps, and back. The record is passed so a sealing
+ * codec can bind the text to it: text copied onto another record is refused.
+ */
+export interface SecretCodec {
+  /** True when secrets are sealed (encrypted) before they reach the store. */
+  readonly seals: boolean;
+  encode(values: SecretValues, binding: SecretBinding): string;
+  /** @throws `SECRET_KEY_MISSING` or `SECRET_INVALID` when the text cannot be opened. */
+  decode(text: string, binding: SecretBinding): SecretValues;
+  /** True when `text` is already in the form `encode` writes now, so re-sealing it would change nothing. */
+  isCurrent(text: string): boolean;
+}
+
+/** Prefix of secrets stored unsealed (no keys configured). */
+export const PLAIN_PREFIX = 'plain:';
+/** Prefix of sealed secrets; the full format is documented in `sealing.ts`. */
+export const SEALED_PREFIX = 'sealed:';
+
+/** Parses unsealed secret text; `SECRET_INVALID` when it is not in the plain format. */
+export function decodePlain(text: string, binding: SecretBinding): SecretValues {
+  if (text.startsWith(PLAIN_PREFIX)) {
+    try {
+      const values: unknown = JSON.parse(text.slice(PLAIN_PREFIX.length));
+      if (isSecretValues(values)) return values;
+    } catch {
+      // Reported below, without echoing the text: it may hold credentials.
+    }
+  }
+  throw new MessagePipeError(
+    'SECRET_INVALID',
+    `Stored secrets of provider ${binding.recordId} are in an unknown format`,
+  );
+}
+
+/** True for a plain object of strings, the shape of {@link SecretValues}. */
+export function isSecretValues(value: unknown): value is SecretValues {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.values(value).every((entry) => typeof entry === 'string')
+  );
+}
+
+/**
+ * The key id a sealed text names (`sealed:v1:<keyId>:…`), or `undefined` for text that is not sealed. Lets a
+ * dispatcher without keys say which key it would need.
+ */
+export function sealedKeyIdOf(text: string): string | undefined {
+  if (!text.startsWith(SEALED_PREFIX)) return undefined;
+  return text.split(':')[2] || undefined;
+}
 
 /** Stores secret values as JSON, unencrypted: the default until keys are configured. */
 export const plainSecretCodec: SecretCodec = {
+  seals: false,
   encode: (values) => PLAIN_PREFIX + JSON.stringify(values),
-  decode: (text) => {
-    if (!text.startsWith(PLAIN_PREFIX)) {
-      throw new MessagePipeError('CONFIG_INVALID', 'Stored secrets are in an unknown format');
+  decode: (text, binding) => {
+    const keyId = sealedKeyIdOf(text);
+    if (keyId !== undefined) {
+      throw new MessagePipeError(
+        'SECRET_KEY_MISSING',
+        `Secrets of provider ${binding.recordId} are sealed with key "${keyId}", but this dispatcher has no keys: pass secrets: { keys, activeKeyId }`,
+      );
     }
-    return JSON.parse(text.slice(PLAIN_PREFIX.length)) as SecretValues;
+    return decodePlain(text, binding);
   },
+  isCurrent: (text) => text.startsWith(PLAIN_PREFIX),
 };
 
 function getPath(source: Record<string, unknown>, path: string[]): unknown {

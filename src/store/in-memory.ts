@@ -1,6 +1,6 @@
 import { MessagePipeError } from '../errors';
 import type { Channel, SenderConfig, StoredProviderRecord } from '../types';
-import type { ProviderListFilter, ProviderStore } from './types';
+import type { ProviderListFilter, ProviderScanPage, ProviderStore } from './types';
 
 /** Orders records the way every store must: priority, then creation time, then id. */
 export function compareProviderRecords(a: StoredProviderRecord, b: StoredProviderRecord): number {
@@ -16,6 +16,8 @@ export function compareProviderRecords(a: StoredProviderRecord, b: StoredProvide
  * providers are configured in code at start-up.
  */
 export class InMemoryProviderStore implements ProviderStore {
+  /** Records live only as long as this process. */
+  readonly persistent = false;
   readonly #providers = new Map<string, Map<string, StoredProviderRecord>>();
   readonly #senders = new Map<string, SenderConfig>();
 
@@ -47,6 +49,22 @@ export class InMemoryProviderStore implements ProviderStore {
     return true;
   }
 
+  async scanProviders(page: ProviderScanPage): Promise<StoredProviderRecord[]> {
+    const { after, limit } = page;
+    const projectIds = [...this.#providers.keys()].sort(compareText);
+    const found: StoredProviderRecord[] = [];
+    for (const projectId of projectIds) {
+      if (after && projectId < after.projectId) continue;
+      const ids = [...this.#providers.get(projectId)!.keys()].sort(compareText);
+      for (const id of ids) {
+        if (after && projectId === after.projectId && id <= after.id) continue;
+        found.push(structuredClone(this.#providers.get(projectId)!.get(id)!));
+        if (found.length >= limit) return found;
+      }
+    }
+    return found;
+  }
+
   async deleteProvider(projectId: string, id: string): Promise<boolean> {
     return this.#providers.get(projectId)?.delete(id) ?? false;
   }
@@ -68,6 +86,10 @@ export class InMemoryProviderStore implements ProviderStore {
     }
     return project;
   }
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function senderKey(projectId: string, channel: Channel): string {

@@ -5,6 +5,20 @@ export interface ProviderListFilter {
   channel?: Channel;
 }
 
+/** A position in {@link ProviderStore.scanProviders}: the last record of the previous page. */
+export interface ProviderCursor {
+  projectId: string;
+  id: string;
+}
+
+/** One page request of {@link ProviderStore.scanProviders}. */
+export interface ProviderScanPage {
+  /** Return records after this one; from the start when absent. */
+  after?: ProviderCursor;
+  /** At most this many records. */
+  limit: number;
+}
+
 /**
  * Where provider records and sender configurations live. Every operation is scoped by `projectId`: a record of
  * another project must behave exactly like a missing one. Records are plain data; the store keeps them verbatim
@@ -13,6 +27,12 @@ export interface ProviderListFilter {
  * Run `providerStoreConformance` from `messagepipe/testing` against an implementation to check it.
  */
 export interface ProviderStore {
+  /**
+   * Whether records outlive the process (a database, a file). The dispatcher caches the reads of a persistent
+   * store and warns once when it is used without secret keys. A store that leaves this out counts as persistent;
+   * only stores whose data dies with the process should say `false`.
+   */
+  readonly persistent?: boolean;
   /** Adds a new record. Rejects if a record with the same id already exists in the project. */
   insertProvider(record: StoredProviderRecord): Promise<void>;
   /** One record, or `undefined` when the project has no record with that id. */
@@ -24,6 +44,12 @@ export interface ProviderStore {
    * Resolves `false` when no such record exists (missing, other project, or changed in the meantime).
    */
   replaceProvider(record: StoredProviderRecord, expectedVersion: number): Promise<boolean>;
+  /**
+   * Every record of every project, one page at a time, for maintenance such as re-sealing secrets. Pages are in
+   * a stable order by `projectId`, then `id` (any consistent collation); a page holds the records strictly after
+   * `page.after`, at most `page.limit` of them. An empty page means the end.
+   */
+  scanProviders(page: ProviderScanPage): Promise<StoredProviderRecord[]>;
   /** Deletes a record; resolves `false` when there was none. */
   deleteProvider(projectId: string, id: string): Promise<boolean>;
   /** The project's sender configuration for a channel. */

@@ -1,0 +1,163 @@
+import type { Channel, SenderConfig, StoredProviderRecord } from '../types';
+import type { ProviderListFilter, ProviderScanPage, ProviderStore } from './types';
+
+/** Options of {@link CachingProviderStore} (and `new Dispatcher({ cache })`). */
+export interface ProviderCacheOptions {
+  /**
+   * How long a project's provider list and sender configurations are reused before the store is read again.
+   * Writes made through the cache invalidate at once; this bounds how long a write made elsewhere (another
+   * process, a SQL console) can go unseen.
+   * @default 5000
+   */
+  ttlMs?: number;
+  /** Projects kept at most; the one used least recently is dropped first. @default 10000 */
+  maxProjects?: number;
+}
+
+/** Default of {@link ProviderCacheOptions.ttlMs}. */
+export const DEFAULT_CACHE_TTL_MS = 5_000;
+const DEFAULT_MAX_PROJECTS = 10_000;
+
+interface Slot<T> {
+  loaded: boolean;
+  value?: T;
+  expiresAt: number;
+  loading?: Promise<T>;
+}
+
+interface ProjectEntry {
+  providers: Slot<StoredProviderRecord[]>;
+  senders: Map<Channel, Slot<SenderConfig | undefined>>;
+}
+
+/**
+ * A {@link ProviderStore} decorator that keeps each project's ordered provider list and sender configurations in
+ * memory, so a send does not read the database each time. Writes through it invalidate the project at once;
+ * anything else is picked up within `ttlMs`. Concurrent reads of a cold project share one load, and a load that
+ * was under way when a write happened never puts its (older) answer in the cache.
+ *
+ * The dispatcher wraps a persistent store in one by default (see `DispatcherOptions.cache`). Single-record reads
+ * (`getProvider`) and scans always go to the store, so updates work on fresh data.
+ */
+export class CachingProviderStore implements ProviderStore {
+  readonly #inner: ProviderStore;
+  readonly #ttlMs: number;
+  readonly #maxProjects: number;
+  /** Insertion order is recency: a read moves its project to the end. */
+  readonly #projects = new Map<string, ProjectEntry>();
+
+  constructor(inner: ProviderStore, options: ProviderCacheOptions = {}) {
+    this.#inner = inner;
+    this.#ttlMs = Math.max(0, options.ttlMs ?? DEFAULT_CACHE_TTL_MS);
+    this.#maxProjects = Math.max(1, options.maxProjects ?? DEFAULT_MAX_PROJECTS);
+  }
+
+  /** The store this cache reads through. */
+  get inner(): ProviderStore {
+    return this.#inner;
+  }
+
+  get persistent(): boolean | undefined {
+    return this.#inner.persistent;
+  }
+
+  /** Forgets what is cached for one project, or for every project. */
+  invalidate(projectId?: string): void {
+    if (projectId === undefined) this.#projects.clear();
+    else this.#projects.delete(projectId);
+  }
+
+  async listProviders(projectId: string, filter: ProviderListFilter = {}): Promise<StoredProviderRecord[]> {
+    const entry = this.#entry(projectId);
+    const records = await this.#read(entry.providers, () => this.#inner.listProviders(projectId));
+    const channel = filter.channel;
+    return records
+      .filter((record) => channel === undefined || record.channel === channel)
+      .map((record) => structuredClone(record));
+  }
+
+  async getSender(projectId: string, channel: Channel): Promise<SenderConfig | undefined> {
+    const entry = this.#entry(projectId);
+    let slot = entry.senders.get(channel);
+    if (!slot) {
+      slot = { loaded: false, expiresAt: 0 };
+      entry.senders.set(channel, slot);
+    }
+    const sender = await this.#read(slot, () => this.#inner.getSender(projectId, channel));
+    return sender && structuredClone(sender);
+  }
+
+  getProvider(projectId: string, id: string): Promise<StoredProviderRecord | undefined> {
+    return this.#inner.getProvider(projectId, id);
+  }
+
+  scanProviders(page: ProviderScanPage): Promise<StoredProviderRecord[]> {
+    return this.#inner.scanProviders(page);
+  }
+
+  insertProvider(record: StoredProviderRecord): Promise<void> {
+    return this.#write(record.projectId, () => this.#inner.insertProvider(record));
+  }
+
+  replaceProvider(record: StoredProviderRecord, expectedVersion: number): Promise<boolean> {
+    return this.#write(record.projectId, () => this.#inner.replaceProvider(record, expectedVersion));
+  }
+
+  deleteProvider(projectId: string, id: string): Promise<boolean> {
+    return this.#write(projectId, () => this.#inner.deleteProvider(projectId, id));
+  }
+
+  putSender(sender: SenderConfig): Promise<void> {
+    return this.#write(sender.projectId, () => this.#inner.putSender(sender));
+  }
+
+  async #write<T>(projectId: string, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } finally {
+      // Also after a failure: the write may have landed although the call reported an error.
+      this.invalidate(projectId);
+    }
+  }
+
+  #entry(projectId: string): ProjectEntry {
+    let entry = this.#projects.get(projectId);
+    if (entry) {
+      this.#projects.delete(projectId);
+    } else {
+      entry = { providers: { loaded: false, expiresAt: 0 }, senders: new Map() };
+      if (this.#projects.size >= this.#maxProjects) {
+        const oldest = this.#projects.keys().next();
+        if (!oldest.done) this.#projects.delete(oldest.value);
+      }
+    }
+    this.#projects.set(projectId, entry);
+    return entry;
+  }
+
+  /**
+   * The slot's value while fresh, else one shared load. An invalidation drops the whole project entry, so a load
+   * that finishes afterwards fills a slot nobody reads any more.
+   */
+  #read<T>(slot: Slot<T>, load: () => Promise<T>): Promise<T> {
+    if (slot.loaded && Date.now() < slot.expiresAt) return Promise.resolve(slot.value as T);
+    if (slot.loading) return slot.loading;
+    const loading = load().then(
+      (value) => {
+        if (slot.loading === loading) {
+          slot.loading = undefined;
+          slot.loaded = true;
+          slot.value = value;
+          slot.expiresAt = Date.now() + this.#ttlMs;
+        }
+        return value;
+      },
+      (error: unknown) => {
+        if (slot.loading === loading) slot.loading = undefined;
+        throw error;
+      },
+    );
+    slot.loading = loading;
+    return loading;
+  }
+}

@@ -2,7 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AnyAdapter, Logger } from './adapter';
 import type { ProviderCatalog } from './catalog';
-import { type ErrorCode, isMessagePipeError, MessagePipeError, ProviderError } from './errors';
+import {
+  type ErrorCode,
+  isMessagePipeError,
+  isProviderError,
+  MessagePipeError,
+  ProviderError,
+} from './errors';
 import { sanitizeProviderError } from './failover/classify';
 import { withTimeout } from './failover/timeout';
 import { parseOrThrow } from './schemas/fields';
@@ -11,6 +17,7 @@ import {
   type SecretBinding,
   type SecretCodec,
   type SecretValues,
+  scrubSecrets,
   splitSecrets,
 } from './secrets';
 import type { ProviderCursor, ProviderStore } from './store/types';
@@ -400,6 +407,10 @@ export class ProvidersApi {
       });
       return scrubDeep(result, secrets);
     } catch (error) {
+      // An adapter may refuse with a core code, e.g. NOT_SUPPORTED when the call needs an optional field that is unset.
+      if (isMessagePipeError(error) && !isProviderError(error)) {
+        throw new MessagePipeError(error.code, scrubSecrets(error.message, secrets), { provider });
+      }
       throw sanitizeProviderError(error, provider, secrets);
     }
   }

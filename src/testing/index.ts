@@ -12,4 +12,5 @@ export {
   providerStoreConformance,
   type StoreConformanceOptions,
   sampleRecord,
+  scanAll,
 } from './store-conformance';

@@ -1,5 +1,12 @@
 import assert from 'node:assert/strict';
-import type { Channel, ProviderStore, SenderConfig, StoredProviderRecord } from 'messagepipe';
+import {
+  type Channel,
+  compareProviderRecords,
+  type ProviderCursor,
+  type ProviderStore,
+  type SenderConfig,
+  type StoredProviderRecord,
+} from 'messagepipe';
 
 /** One named check of the conformance suite, runnable under any test framework. */
 export interface ConformanceCase {
@@ -15,6 +22,25 @@ export interface StoreConformanceOptions {
   destroy?: (store: ProviderStore) => void | Promise<void>;
   /** Records inserted by the "many providers" case. @default 500 */
   manyProviders?: number;
+}
+
+/** Reads every record a store holds through `scanProviders`, `limit` at a time, checking each page's shape. */
+export async function scanAll(store: ProviderStore, limit: number): Promise<StoredProviderRecord[]> {
+  const all: StoredProviderRecord[] = [];
+  let after: ProviderCursor | undefined;
+  for (let pages = 0; ; pages++) {
+    assert.ok(pages < 100_000, 'scanProviders keeps returning pages');
+    const page = await store.scanProviders({ after, limit });
+    assert.ok(page.length <= limit, `a page holds at most ${limit} records`);
+    if (page.length === 0) return all;
+    all.push(...page);
+    const last = page[page.length - 1]!;
+    after = { projectId: last.projectId, id: last.id };
+  }
+}
+
+function keyOf(record: Pick<StoredProviderRecord, 'projectId' | 'id'>): string {
+  return `${record.projectId}\u0000${record.id}`;
 }
 
 let sequence = 0;
@@ -97,6 +123,70 @@ export function providerStoreConformance(options: StoreConformanceOptions): Conf
         assert.notEqual(second?.name, 'changed after get');
         assert.ok(second);
         assert.deepEqual((second.config.auth as Record<string, unknown>).user, 'mailer');
+        const [listed] = await store.listProviders(record.projectId);
+        assert.ok(listed);
+        listed.name = 'changed after list';
+        (listed.config.auth as Record<string, unknown>).user = 'mutated';
+        const [scanned] = await store.scanProviders({ limit: 1 });
+        assert.ok(scanned);
+        scanned.priority = 999;
+        assert.deepEqual(await store.getProvider(record.projectId, record.id), second);
+        const sender: SenderConfig = {
+          projectId: record.projectId,
+          channel: 'email',
+          senderEmail: 'noreply@acme.test',
+          enabled: true,
+          updatedAt: '2026-01-01T00:00:00.000Z',
+        };
+        await store.putSender(sender);
+        sender.senderEmail = 'changed@acme.test';
+        const readSender = await store.getSender(record.projectId, 'email');
+        assert.equal(readSender?.channel === 'email' && readSender.senderEmail, 'noreply@acme.test');
+        if (readSender?.channel === 'email') readSender.senderEmail = 'changed@acme.test';
+        const again = await store.getSender(record.projectId, 'email');
+        assert.equal(again?.channel === 'email' && again.senderEmail, 'noreply@acme.test');
+      },
+    ],
+    [
+      'keeps every field exactly, including unusual values',
+      async (store) => {
+        const records = [
+          sampleRecord({
+            name: 'Ünïcødé “quotes” \\ back\\slash 🚀',
+            priority: 0,
+            secretFields: [],
+            credentials: { status: 'unchecked' },
+            config: {
+              nested: { list: [1, 'two', true, null, { deep: [] }], empty: {} },
+              float: 1.5,
+              negative: -3,
+              flag: false,
+              quote: `it's "quoted"`,
+            },
+            secrets: `sealed:v1:key:${'x'.repeat(8_000)}`,
+          }),
+          sampleRecord({
+            channel: 'sms',
+            provider: 'twilio',
+            enabled: false,
+            priority: 1_000_000,
+            credentials: {
+              status: 'invalid',
+              checkedAt: '2026-03-04T05:06:07.089Z',
+              reason: 'Authentication failed (401)',
+            },
+            secretFields: ['authToken'],
+            config: { accountSid: `AC${'0'.repeat(32)}`, from: '+14155550100' },
+            secrets: '',
+            version: 42,
+            updatedAt: '2026-03-04T05:06:07.089Z',
+          }),
+        ];
+        for (const record of records) await store.insertProvider(record);
+        for (const record of records) {
+          assert.deepEqual(await store.getProvider(record.projectId, record.id), record);
+        }
+        assert.deepEqual(await store.listProviders('project-a'), records);
       },
     ],
     [
@@ -106,6 +196,20 @@ export function providerStoreConformance(options: StoreConformanceOptions): Conf
         await store.insertProvider(record);
         await assert.rejects(store.insertProvider({ ...record, name: 'duplicate' }));
         assert.equal((await store.getProvider(record.projectId, record.id))?.name, record.name);
+      },
+    ],
+    [
+      'lets exactly one of several concurrent inserts with the same id win',
+      async (store) => {
+        const record = sampleRecord();
+        const names = ['first', 'second', 'third', 'fourth'];
+        const results = await Promise.allSettled(
+          names.map((name) => store.insertProvider({ ...record, name })),
+        );
+        const winners = results.flatMap((result, index) => (result.status === 'fulfilled' ? [index] : []));
+        assert.equal(winners.length, 1);
+        assert.equal((await store.getProvider(record.projectId, record.id))?.name, names[winners[0]!]);
+        assert.equal((await store.listProviders(record.projectId)).length, 1);
       },
     ],
     [
@@ -127,6 +231,23 @@ export function providerStoreConformance(options: StoreConformanceOptions): Conf
         );
         assert.equal(await store.deleteProvider('project-b', record.id), false);
         assert.deepEqual(await store.getProvider('project-a', record.id), record);
+        // The same id may exist in two projects; each project sees only its own.
+        const twin = { ...record, projectId: 'project-b', name: 'Twin in project b' };
+        await store.insertProvider(twin);
+        assert.deepEqual(await store.getProvider('project-b', record.id), twin);
+        assert.deepEqual(await store.getProvider('project-a', record.id), record);
+        assert.equal(await store.replaceProvider({ ...twin, name: 'renamed twin', version: 2 }, 1), true);
+        assert.deepEqual(await store.getProvider('project-a', record.id), record);
+        assert.equal(await store.deleteProvider('project-b', record.id), true);
+        assert.deepEqual(await store.listProviders('project-a'), [record]);
+        await store.putSender({
+          projectId: 'project-a',
+          channel: 'email',
+          senderEmail: 'a@acme.test',
+          enabled: true,
+          updatedAt: '2026-01-01T00:00:00.000Z',
+        });
+        assert.equal(await store.getSender('project-b', 'email'), undefined);
       },
     ],
     [
@@ -175,6 +296,50 @@ export function providerStoreConformance(options: StoreConformanceOptions): Conf
       },
     ],
     [
+      'replaces every field a write may change, and the order follows',
+      async (store) => {
+        const first = sampleRecord({ id: 'first', priority: 1 });
+        const second = sampleRecord({ id: 'second', priority: 2 });
+        await store.insertProvider(first);
+        await store.insertProvider(second);
+        const changed: StoredProviderRecord = {
+          ...first,
+          name: 'Moved to the back',
+          enabled: false,
+          priority: 3,
+          credentials: { status: 'invalid', checkedAt: '2026-02-02T00:00:00.000Z', reason: 'Unauthorized' },
+          secretFields: [],
+          config: { host: 'smtp2.example.test', port: 465, secure: true },
+          secrets: 'opaque:new',
+          version: 2,
+          updatedAt: '2026-02-02T00:00:00.000Z',
+        };
+        assert.equal(await store.replaceProvider(changed, 1), true);
+        assert.deepEqual(await store.getProvider(first.projectId, first.id), changed);
+        assert.deepEqual(await store.listProviders('project-a'), [second, changed]);
+      },
+    ],
+    [
+      'refuses a write based on a stale read (read, modify, write)',
+      async (store) => {
+        const record = sampleRecord();
+        await store.insertProvider(record);
+        const readByAnn = await store.getProvider(record.projectId, record.id);
+        const readByBob = await store.getProvider(record.projectId, record.id);
+        assert.ok(readByAnn && readByBob);
+        const annWrites = { ...readByAnn, name: 'Ann', version: readByAnn.version + 1 };
+        assert.equal(await store.replaceProvider(annWrites, readByAnn.version), true);
+        const bobWrites = { ...readByBob, priority: 99, version: readByBob.version + 1 };
+        assert.equal(await store.replaceProvider(bobWrites, readByBob.version), false, 'stale write refused');
+        assert.deepEqual(await store.getProvider(record.projectId, record.id), annWrites);
+        const reread = await store.getProvider(record.projectId, record.id);
+        assert.ok(reread);
+        const bobAgain = { ...reread, priority: 99, version: reread.version + 1 };
+        assert.equal(await store.replaceProvider(bobAgain, reread.version), true);
+        assert.deepEqual(await store.getProvider(record.projectId, record.id), bobAgain);
+      },
+    ],
+    [
       'lets exactly one of two concurrent updates from the same version win',
       async (store) => {
         const record = sampleRecord();
@@ -201,6 +366,74 @@ export function providerStoreConformance(options: StoreConformanceOptions): Conf
         assert.equal(await store.getProvider(record.projectId, record.id), undefined);
         assert.equal(await store.deleteProvider(record.projectId, record.id), false);
         assert.deepEqual(await store.listProviders(record.projectId), [other]);
+        assert.equal(
+          await store.replaceProvider({ ...record, version: 2 }, 1),
+          false,
+          'deleted stays deleted',
+        );
+        assert.equal(await store.getProvider(record.projectId, record.id), undefined);
+        assert.deepEqual(await scanAll(store, 10), [other]);
+        await store.insertProvider(record);
+        assert.deepEqual(await store.getProvider(record.projectId, record.id), record);
+      },
+    ],
+    [
+      'scans every record of every project once, in pages',
+      async (store) => {
+        assert.deepEqual(await store.scanProviders({ limit: 10 }), []);
+        const ids = ['a', 'B', 'b', '10', '9', 'z-1', 'z_1', 'Ünï', 'rec.7', 'rec-7', 'rec~7', '0'];
+        const records = ['project-a', 'project-b', 'Project-C', 'project-a-2'].flatMap((projectId, index) =>
+          ids.map((id) =>
+            sampleRecord({ id, projectId, channel: index % 2 === 0 ? 'email' : 'sms', priority: ids.length }),
+          ),
+        );
+        await Promise.all(records.map((record) => store.insertProvider(record)));
+        const byKey = new Map(records.map((record) => [keyOf(record), record]));
+        for (const limit of [1, 5, 12, 1_000]) {
+          const scanned = await scanAll(store, limit);
+          assert.equal(scanned.length, records.length, `limit ${limit}: every record`);
+          assert.equal(new Set(scanned.map(keyOf)).size, records.length, `limit ${limit}: each once`);
+          for (const record of scanned) assert.deepEqual(record, byKey.get(keyOf(record)));
+          const order = scanned.map(keyOf);
+          assert.deepEqual(order, (await scanAll(store, 7)).map(keyOf), 'the same order every time');
+          const projects = scanned.map((record) => record.projectId);
+          const grouped = projects.filter((projectId, index) => projectId !== projects[index - 1]);
+          assert.equal(new Set(grouped).size, grouped.length, 'records of a project come together');
+        }
+      },
+    ],
+    [
+      'scans past records changed or deleted between pages without losing or repeating any',
+      async (store) => {
+        const records = Array.from({ length: 20 }, (_, index) =>
+          sampleRecord({ id: `scan-${index.toString().padStart(2, '0')}`, priority: 20 - index }),
+        );
+        for (const record of records) await store.insertProvider(record);
+        const firstPage = await store.scanProviders({ limit: 8 });
+        assert.equal(firstPage.length, 8);
+        const seen = new Set(firstPage.map(keyOf));
+        const unseen = records.filter((record) => !seen.has(keyOf(record)));
+        // Another writer bumps every record not scanned yet to the front and deletes one.
+        for (const record of unseen) {
+          const bumped = { ...record, priority: 0, version: 2, updatedAt: '2026-06-01T00:00:00.000Z' };
+          assert.equal(await store.replaceProvider(bumped, 1), true);
+        }
+        const deleted = unseen[3]!;
+        await store.deleteProvider(deleted.projectId, deleted.id);
+        const last = firstPage[firstPage.length - 1]!;
+        let after: ProviderCursor = { projectId: last.projectId, id: last.id };
+        for (;;) {
+          const page = await store.scanProviders({ after, limit: 5 });
+          if (page.length === 0) break;
+          for (const record of page) {
+            assert.ok(!seen.has(keyOf(record)), `${record.id} scanned twice`);
+            seen.add(keyOf(record));
+          }
+          const end = page[page.length - 1]!;
+          after = { projectId: end.projectId, id: end.id };
+        }
+        assert.equal(seen.size, records.length - 1);
+        assert.ok(!seen.has(keyOf(deleted)));
       },
     ],
     [
@@ -231,6 +464,27 @@ export function providerStoreConformance(options: StoreConformanceOptions): Conf
         const replaced = { ...email, senderName: 'Acme Billing', enabled: false };
         await store.putSender(replaced);
         assert.deepEqual(await store.getSender('project-a', 'email'), replaced);
+        assert.deepEqual(await store.getSender('project-a', 'sms'), sms, 'the other channel is untouched');
+        // Optional fields that are left out stay left out.
+        const bare: SenderConfig = {
+          projectId: 'project-a',
+          channel: 'email',
+          senderEmail: 'bare@acme.test',
+          enabled: true,
+          updatedAt: '2026-01-02T00:00:00.000Z',
+        };
+        await store.putSender(bare);
+        assert.deepEqual(await store.getSender('project-a', 'email'), bare);
+        const numberOnly: SenderConfig = {
+          projectId: 'project-b',
+          channel: 'sms',
+          from: '+442071838750',
+          enabled: true,
+          updatedAt: '2026-01-02T00:00:00.000Z',
+        };
+        await store.putSender(numberOnly);
+        assert.deepEqual(await store.getSender('project-b', 'sms'), numberOnly);
+        assert.deepEqual(await store.getSender('project-a', 'sms'), sms);
       },
     ],
     [
@@ -245,14 +499,33 @@ export function providerStoreConformance(options: StoreConformanceOptions): Conf
             channel: channels[index % 2]!,
           }),
         );
-        await Promise.all(records.map((record) => store.insertProvider(record)));
+        // Ties on priority, so the creation time and id decide too.
+        for (const [index, record] of records.entries()) {
+          record.priority = Math.floor((count - index) / 3);
+          record.createdAt = new Date(Date.UTC(2026, 0, 1, 0, 0, index % 7)).toISOString();
+        }
+        const elsewhere = Array.from({ length: 25 }, () => sampleRecord({ projectId: 'project-b' }));
+        await Promise.all([...records, ...elsewhere].map((record) => store.insertProvider(record)));
+        const expected = [...records].sort(compareProviderRecords);
         const listed = await store.listProviders('project-a');
         assert.equal(listed.length, count);
-        for (let index = 1; index < listed.length; index++) {
-          assert.ok(listed[index - 1]!.priority <= listed[index]!.priority, 'ordered by priority');
-        }
+        assert.deepEqual(
+          listed.map((record) => record.id),
+          expected.map((record) => record.id),
+        );
         const email = await store.listProviders('project-a', { channel: 'email' });
-        assert.equal(email.length, Math.ceil(count / 2));
+        assert.deepEqual(
+          email.map((record) => record.id),
+          expected.filter((record) => record.channel === 'email').map((record) => record.id),
+        );
+        assert.equal((await store.listProviders('project-b')).length, elsewhere.length);
+        assert.equal((await scanAll(store, 100)).length, count + elsewhere.length);
+      },
+    ],
+    [
+      'says whether it is persistent with a boolean, if at all',
+      async (store) => {
+        assert.ok(store.persistent === undefined || typeof store.persistent === 'boolean');
       },
     ],
   ];

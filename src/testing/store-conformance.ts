@@ -28,13 +28,13 @@ export interface StoreConformanceOptions {
 export async function scanAll(store: ProviderStore, limit: number): Promise<StoredProviderRecord[]> {
   const all: StoredProviderRecord[] = [];
   let after: ProviderCursor | undefined;
-  for (let pages = 0; ; pages++) {
-    assert.ok(pages < 100_000, 'scanProviders keeps returning pages');
+  for (;;) {
     const page = await store.scanProviders({ after, limit });
     assert.ok(page.length <= limit, `a page holds at most ${limit} records`);
     if (page.length === 0) return all;
     all.push(...page);
     const last = page[page.length - 1]!;
+    assert.ok(!after || keyOf(after) !== keyOf(last), 'each page moves the cursor on');
     after = { projectId: last.projectId, id: last.id };
   }
 }

@@ -1,0 +1,146 @@
+import type { Job } from 'bullmq';
+import {
+  type Attempt,
+  type ErrorCode,
+  type FailureClass,
+  isMessagePipeError,
+  isProviderError,
+  type ValidationIssue,
+} from 'messagepipe';
+import type {
+  FailedOutcome,
+  QueuedAttempt,
+  QueueErrorCode,
+  SendJobData,
+  SendJobOutcome,
+  SendJobProgress,
+  SentOutcome,
+} from './types';
+
+/** A failed send, classified for the queue: what to record, and whether running the job again can help. */
+export interface ClassifiedFailure {
+  code: ErrorCode | QueueErrorCode;
+  failureClass: FailureClass;
+  message: string;
+  issues?: ValidationIssue[];
+  /** Attempts of this run, when the error lists them. */
+  attempts: Attempt[];
+  /** The longest wait a provider asked for (Retry-After), for the backoff. */
+  retryAfterMs?: number;
+}
+
+const MAX_MESSAGE_LENGTH = 1_000;
+
+/**
+ * Classifies what `dispatcher.send` threw. Only `transient` failures are retried by the queue:
+ * - `ALL_PROVIDERS_FAILED` is transient when every failed attempt was transient (outage, timeout, 429), else
+ *   `provider` (some provider needs a person: credentials, unverified sender, suspended account).
+ * - a `ProviderError` keeps its own class (the dispatcher throws one of class `message` when a provider refused
+ *   the message itself).
+ * - `MESSAGE_INVALID` is `message`; `NO_PROVIDERS` and `CHANNEL_DISABLED` are `provider` (the project's set-up):
+ *   running the same job again gives the same answer.
+ * - `DISPATCHER_CLOSED` and `ABORTED` (the worker is shutting down) and errors that are not MessagePipe's (a store
+ *   that cannot be reached) are transient.
+ */
+export function classifyFailure(error: unknown): ClassifiedFailure {
+  if (isProviderError(error)) {
+    return withRetryAfter({
+      code: error.code,
+      failureClass: error.failureClass,
+      message: error.message,
+      attempts: error.attempts ?? [],
+    });
+  }
+  if (isMessagePipeError(error)) {
+    const attempts = error.attempts ?? [];
+    const failure: ClassifiedFailure = {
+      code: error.code,
+      failureClass: classOfCode(error.code, attempts),
+      message: error.message,
+      attempts,
+    };
+    if (error.issues) failure.issues = error.issues;
+    return withRetryAfter(failure);
+  }
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return {
+    code: 'UNEXPECTED_ERROR',
+    failureClass: 'transient',
+    message: message.slice(0, MAX_MESSAGE_LENGTH),
+    attempts: [],
+  };
+}
+
+function classOfCode(code: ErrorCode, attempts: Attempt[]): FailureClass {
+  switch (code) {
+    case 'ALL_PROVIDERS_FAILED':
+      return attempts.every((attempt) => !attempt.error || attempt.error.failureClass === 'transient')
+        ? 'transient'
+        : 'provider';
+    case 'MESSAGE_INVALID':
+      return 'message';
+    case 'DISPATCHER_CLOSED':
+    case 'ABORTED':
+      return 'transient';
+    default:
+      return 'provider';
+  }
+}
+
+function withRetryAfter(failure: ClassifiedFailure): ClassifiedFailure {
+  const waits = failure.attempts.flatMap((attempt) =>
+    attempt.error?.retryAfterMs === undefined ? [] : [attempt.error.retryAfterMs],
+  );
+  if (waits.length > 0) failure.retryAfterMs = Math.max(...waits);
+  return failure;
+}
+
+/** The provider attempts recorded in a job's progress by earlier runs. */
+export function progressOf(value: unknown): SendJobProgress | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const progress = value as Partial<SendJobProgress>;
+  return Array.isArray(progress.attempts) && typeof progress.run === 'number'
+    ? (progress as SendJobProgress)
+    : undefined;
+}
+
+/** Tags this run's attempts with the run number. */
+export function inRun(attempts: readonly Attempt[], run: number): QueuedAttempt[] {
+  return attempts.map((attempt) => ({ ...attempt, run }));
+}
+
+/**
+ * What became of a job, read from Redis; `undefined` while it has not finished. Works for jobs of any worker,
+ * dead ones included.
+ */
+export async function outcomeOfJob(job: Job<SendJobData>): Promise<SendJobOutcome | undefined> {
+  const state = await job.getState();
+  if (state === 'completed') {
+    const value = job.returnvalue as Partial<SentOutcome> | null;
+    return value?.status === 'sent' ? (value as SentOutcome) : undefined;
+  }
+  return state === 'failed' ? failedOutcomeOf(job) : undefined;
+}
+
+/** The outcome of a job known to be in the failed set. */
+export function failedOutcomeOf(job: Job<SendJobData>): FailedOutcome {
+  const progress = progressOf(job.progress);
+  const recorded = progress?.failure;
+  // The worker records why it failed; a job failed by BullMQ itself (stalled too often) has only a reason.
+  if (recorded && recorded.message === job.failedReason) {
+    return { ...recorded, runs: Math.max(recorded.runs, job.attemptsStarted) };
+  }
+  const { projectId, channel } = job.data.input;
+  const reason = job.failedReason || 'The job failed';
+  return {
+    status: 'failed',
+    idempotencyKey: String(job.id),
+    projectId,
+    channel,
+    code: /stall/i.test(reason) ? 'JOB_STALLED' : 'UNEXPECTED_ERROR',
+    failureClass: 'transient',
+    message: reason,
+    runs: job.attemptsStarted,
+    attempts: progress?.attempts ?? [],
+  };
+}

@@ -2,9 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { type AnyAdapter, defaultLogger, type Logger } from './adapter';
 import { ProviderCatalog } from './catalog';
-import { MessagePipeError, ProviderError } from './errors';
+import { MessagePipeError, type ProviderError } from './errors';
 import { type DispatcherEventName, type DispatcherEvents, Emitter } from './events';
+import type { BreakerState, CircuitBreakerOptions } from './failover/breaker';
 import { sanitizeProviderError, toAttemptError } from './failover/classify';
+import { FailoverEngine, type RetryOptions } from './failover/engine';
+import type { ProviderStats } from './failover/stats';
 import { withTimeout } from './failover/timeout';
 import { type DispatcherCore, ProvidersApi } from './providers-api';
 import { parseOrThrow } from './schemas/fields';
@@ -24,6 +27,7 @@ import { SendersApi } from './senders-api';
 import type { ProviderCacheOptions } from './store/caching';
 import { setUpStorage } from './store/setup';
 import type { ProviderStore } from './store/types';
+import { type SendSpan, Tracing, type TracingOptions } from './telemetry';
 import type { Attempt, Channel, OutboundMessage, SendResult, StoredProviderRecord } from './types';
 
 /** Options of {@link Dispatcher}. */
@@ -46,7 +50,20 @@ export interface DispatcherOptions {
   /** Where warnings go. @default process.emitWarning for warnings, nothing for debug */
   logger?: Logger;
   /** Time budget of one provider call, unless the provider config sets `timeoutMs`. @default 15000 */
-  timeoutMs?: number;
+  attemptTimeoutMs?: number;
+  /** Time budget of a whole send, retries and failovers included. @default 60000 */
+  sendTimeoutMs?: number;
+  /** Retries of transient failures on the same provider, with exponential backoff and jitter; `false` for none. */
+  retry?: RetryOptions | false;
+  /** The circuit breaker kept per provider config; `false` turns it off. */
+  circuitBreaker?: CircuitBreakerOptions | false;
+  /**
+   * After a timeout that may have delivered the message: `failover` (default) tries the next provider and risks a
+   * duplicate; `stop` ends the send and risks a loss.
+   */
+  onAmbiguousTimeout?: 'failover' | 'stop';
+  /** OpenTelemetry spans: a span per send with a child per attempt. Needs `@opentelemetry/api`. */
+  tracing?: boolean | TracingOptions;
 }
 
 /** An email to send: the message fields plus the project it belongs to. */
@@ -69,7 +86,8 @@ const envelopeSchema = z.looseObject({
   channel: z.enum(['email', 'sms']),
 });
 
-const DEFAULT_TIMEOUT_MS = 15_000;
+const DEFAULT_ATTEMPT_TIMEOUT_MS = 15_000;
+const DEFAULT_SEND_TIMEOUT_MS = 60_000;
 
 /**
  * Sends email and SMS through a project's providers in priority order, failing over from one to the next, and
@@ -89,6 +107,8 @@ export class Dispatcher {
 
   readonly #core: DispatcherCore;
   readonly #events: Emitter<DispatcherEvents>;
+  readonly #engine: FailoverEngine;
+  readonly #tracing: Tracing | undefined;
   #closed = false;
 
   constructor(options: DispatcherOptions) {
@@ -99,9 +119,22 @@ export class Dispatcher {
       catalog: new ProviderCatalog(options.adapters),
       codec,
       logger,
-      timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      timeoutMs: options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS,
+      onProviderReleased: (id) => this.#engine.forget(id),
     };
     this.#events = new Emitter(logger);
+    this.#engine = new FailoverEngine(
+      {
+        sendTimeoutMs: options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS,
+        retry: options.retry ?? {},
+        circuitBreaker: options.circuitBreaker ?? {},
+        onAmbiguousTimeout: options.onAmbiguousTimeout ?? 'failover',
+      },
+      this.#events,
+    );
+    this.#tracing = options.tracing
+      ? new Tracing(options.tracing === true ? {} : options.tracing)
+      : undefined;
     this.providers = new ProvidersApi(this.#core);
     this.senders = new SendersApi(this.#core.store);
   }
@@ -110,6 +143,22 @@ export class Dispatcher {
   on<E extends DispatcherEventName>(event: E, listener: (payload: DispatcherEvents[E]) => void): () => void {
     return this.#events.on(event, listener);
   }
+
+  /** Counters and latency percentiles of every provider config this dispatcher has tried. */
+  stats(): ProviderStats[] {
+    return this.#engine.stats.snapshot();
+  }
+
+  /**
+   * The circuit breakers: one provider config's `state`, and `export` / `restore` of all of them so a fleet of
+   * processes can share what each has learnt.
+   */
+  readonly breakers = {
+    state: (providerConfigId: string): BreakerState =>
+      this.#engine.breakers?.state(providerConfigId) ?? { state: 'closed', consecutiveFailures: 0 },
+    export: (): Record<string, BreakerState> => this.#engine.breakers?.export() ?? {},
+    restore: (states: Record<string, BreakerState>): void => this.#engine.breakers?.restore(states),
+  };
 
   /** JSON Schemas of every provider's config on a channel, keyed by provider, for rendering forms. */
   schemas(channel: Channel): Record<string, JsonSchema> {
@@ -153,53 +202,38 @@ export class Dispatcher {
       );
     }
 
-    const attempts: Attempt[] = [];
-    let stop: ProviderError | undefined;
-    for (const [index, record] of candidates.entries()) {
-      const { attempt, error } = await this.#attempt(
-        record,
-        message,
+    const span = await this.#tracing?.startSend(base);
+    let outcome: Awaited<ReturnType<FailoverEngine['run']>>;
+    try {
+      outcome = await this.#engine.run(
         base,
-        attempts.length + 1,
+        candidates,
+        (record, budgetMs, attemptNumber) =>
+          this.#attempt(record, message, base, attemptNumber, budgetMs, options.signal, span),
         options.signal,
       );
-      attempts.push(attempt);
-      if (attempt.outcome === 'sent') {
-        const result: SendResult = {
-          provider: record.provider,
-          providerConfigId: record.id,
-          messageId: attempt.messageId!,
-          idempotencyKey,
-          attempts,
-        };
-        this.#events.emit('send:success', { ...base, result });
-        return result;
+    } catch (error) {
+      span?.end(undefined, error);
+      if (options.signal?.aborted) {
+        throw new MessagePipeError('ABORTED', 'The send was aborted', { cause: options.signal.reason });
       }
-      if (error?.failureClass === 'message') {
-        stop = error;
-        break;
-      }
-      const next = candidates[index + 1];
-      if (next) {
-        this.#events.emit('failover', {
-          ...base,
-          from: attempt,
-          toProviderConfigId: next.id,
-          toProvider: next.provider,
-        });
-      }
+      throw error;
     }
-
-    const failure = stop
-      ? new ProviderError(stop.code, stop.message, {
-          provider: stop.provider,
-          status: stop.status,
-          providerCode: stop.providerCode,
-          attempts,
-        })
-      : new MessagePipeError('ALL_PROVIDERS_FAILED', summarise(attempts), { attempts });
-    this.#events.emit('send:failure', { ...base, error: failure, attempts });
-    throw failure;
+    if (outcome.ok) {
+      const result: SendResult = {
+        provider: outcome.candidate.provider,
+        providerConfigId: outcome.candidate.id,
+        messageId: outcome.attempt.messageId!,
+        idempotencyKey,
+        attempts: outcome.attempts,
+      };
+      span?.end(result);
+      this.#events.emit('send:success', { ...base, result });
+      return result;
+    }
+    span?.end(undefined, outcome.error);
+    this.#events.emit('send:failure', { ...base, error: outcome.error, attempts: outcome.attempts });
+    throw outcome.error;
   }
 
   /** Releases every adapter's resources; later sends are refused. */
@@ -255,7 +289,9 @@ export class Dispatcher {
     message: OutboundMessage,
     base: { projectId: string; channel: Channel; idempotencyKey: string },
     attemptNumber: number,
+    budgetMs: number,
     signal: AbortSignal | undefined,
+    span: SendSpan | undefined,
   ): Promise<{ attempt: Attempt; error?: ProviderError }> {
     const started = performance.now();
     const identity = { providerConfigId: record.id, provider: record.provider };
@@ -267,8 +303,9 @@ export class Dispatcher {
       const adapter = this.#core.catalog.adapterFor(record.provider);
       const opened = this.providers.openConfig(record);
       secrets = opened.secrets;
-      const timeoutMs =
+      const configured =
         typeof opened.config.timeoutMs === 'number' ? opened.config.timeoutMs : this.#core.timeoutMs;
+      const timeoutMs = Math.min(configured, budgetMs);
       const receipt = await withTimeout(
         (attemptSignal) =>
           adapter.send(message, {
@@ -301,6 +338,7 @@ export class Dispatcher {
         error,
       };
     }
+    span?.attempt(outcome.attempt);
     if (this.#events.has('attempt:finish')) {
       this.#events.emit('attempt:finish', { ...base, attempt: outcome.attempt, attemptNumber });
     }
@@ -310,9 +348,4 @@ export class Dispatcher {
 
 function elapsed(started: number): number {
   return Math.round((performance.now() - started) * 100) / 100;
-}
-
-function summarise(attempts: Attempt[]): string {
-  const parts = attempts.map((attempt) => `${attempt.provider}: ${attempt.error?.code ?? attempt.outcome}`);
-  return `Every provider failed (${parts.join(', ')})`;
 }

@@ -38,6 +38,8 @@ export type ProviderErrorCode =
   | 'PROVIDER_RATE_LIMITED'
   | 'PROVIDER_TIMEOUT'
   | 'NETWORK_ERROR'
+  /** Not a call: the provider was skipped because its circuit breaker is open. */
+  | 'CIRCUIT_OPEN'
   // provider-level
   | 'PROVIDER_INVALID_CREDENTIALS'
   | 'SENDER_UNVERIFIED'
@@ -58,6 +60,7 @@ const FAILURE_CLASS: Record<ProviderErrorCode, FailureClass> = {
   PROVIDER_RATE_LIMITED: 'transient',
   PROVIDER_TIMEOUT: 'transient',
   NETWORK_ERROR: 'transient',
+  CIRCUIT_OPEN: 'transient',
   PROVIDER_INVALID_CREDENTIALS: 'provider',
   SENDER_UNVERIFIED: 'provider',
   ACCOUNT_SUSPENDED: 'provider',

@@ -1,5 +1,6 @@
 import type { Logger } from './adapter';
 import type { MessagePipeError } from './errors';
+import type { BreakerState } from './failover/breaker';
 import type { Attempt, Channel, SendResult } from './types';
 
 /** Identifies the send an event belongs to. */
@@ -21,6 +22,21 @@ export interface DispatcherEvents {
   'send:success': SendEventBase & { result: SendResult };
   /** A send failed; `error.attempts` lists what was tried. */
   'send:failure': SendEventBase & { error: MessagePipeError; attempts: Attempt[] };
+  /** A transient failure will be retried on the same provider after `delayMs`. */
+  'retry:scheduled': SendEventBase & { attempt: Attempt; delayMs: number; retryNumber: number };
+  /** A provider config's circuit opened: it is skipped until its cool-down ends. */
+  'breaker:open': BreakerEvent;
+  /** A provider config's cool-down ended: one probe is let through. */
+  'breaker:half-open': BreakerEvent;
+  /** A provider config's circuit closed again after a successful probe. */
+  'breaker:close': BreakerEvent;
+}
+
+/** Payload of the circuit breaker events. */
+export interface BreakerEvent {
+  providerConfigId: string;
+  provider: string;
+  state: BreakerState;
 }
 
 /** Name of a dispatcher event. */

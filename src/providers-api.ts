@@ -37,12 +37,15 @@ export interface DispatcherCore {
   logger: Logger;
   /** Default time budget of one provider call. */
   timeoutMs: number;
+  /** Called when a provider record's config changes or the record is removed (resets its breaker and stats). */
+  onProviderReleased?: (providerConfigId: string) => void;
 }
 
 const projectId = z.string().min(1).max(200);
 const channel = z.enum(['email', 'sms']);
 const name = z.string().trim().min(1).max(200);
 const priority = z.number().int().min(0).max(1_000_000);
+const weight = z.number().int().min(1).max(1000);
 
 const addInputSchema = z.strictObject({
   projectId,
@@ -51,6 +54,8 @@ const addInputSchema = z.strictObject({
   name,
   enabled: z.boolean().default(true),
   priority: priority.default(100),
+  /** Share of sends among providers of the same priority. @default 1 */
+  weight: weight.optional(),
   config: z.record(z.string(), z.unknown()),
 });
 
@@ -67,6 +72,7 @@ const patchSchema = z.strictObject({
   name: name.optional(),
   enabled: z.boolean().optional(),
   priority: priority.optional(),
+  weight: weight.optional(),
   config: z.record(z.string(), z.unknown()).optional(),
 });
 
@@ -180,6 +186,7 @@ export class ProvidersApi {
       name: parsed.name,
       enabled: parsed.enabled,
       priority: parsed.priority,
+      ...(parsed.weight === undefined ? {} : { weight: parsed.weight }),
       credentials,
       secretFields: Object.keys(secrets),
       config: publicConfig,
@@ -217,6 +224,7 @@ export class ProvidersApi {
       name: changes.name ?? current.name,
       enabled: changes.enabled ?? current.enabled,
       priority: changes.priority ?? current.priority,
+      ...(changes.weight === undefined ? {} : { weight: changes.weight }),
       version: current.version + 1,
       updatedAt: new Date().toISOString(),
     };
@@ -431,6 +439,7 @@ export class ProvidersApi {
   }
 
   async #release(provider: string, id: string): Promise<void> {
+    this.#core.onProviderReleased?.(id);
     const adapter = this.#core.catalog.adapters().find((candidate) => candidate.provider === provider);
     try {
       await adapter?.release?.(id);

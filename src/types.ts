@@ -79,6 +79,8 @@ export interface ProviderRecord {
   enabled: boolean;
   /** Lower is tried first. */
   priority: number;
+  /** Share of sends among providers of the same priority (round robin when all are equal). Absent means 1. */
+  weight?: number;
   credentials: CredentialState;
   /**
    * Dotted paths of the secret fields that are set (e.g. `['apiKey']`, `['auth.pass']`), so a form can show

@@ -3,9 +3,12 @@ import { Dispatcher, type DispatcherOptions } from 'messagepipe';
 export const PROJECT = 'project-a';
 export const OTHER_PROJECT = 'project-b';
 
-/** A dispatcher with the email sender of {@link PROJECT} set. */
+/**
+ * A dispatcher with the email sender of {@link PROJECT} set. Retries are off unless asked for, so each provider
+ * gets one attempt and failover order is plain to see.
+ */
 export async function dispatcherWithSender(options: DispatcherOptions): Promise<Dispatcher> {
-  const pipe = new Dispatcher(options);
+  const pipe = new Dispatcher({ retry: false, ...options });
   await pipe.senders.set({
     projectId: PROJECT,
     channel: 'email',

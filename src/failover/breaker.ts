@@ -1,0 +1,159 @@
+import type { FailureClass } from '../errors';
+
+/** Options of the circuit breaker kept per provider config. */
+export interface CircuitBreakerOptions {
+  /** Consecutive transient or provider-level failures that open the circuit. @default 5 */
+  failureThreshold?: number;
+  /** How long an open circuit skips its provider before one probe is let through. @default 30000 */
+  cooldownMs?: number;
+}
+
+/** State of one provider config's circuit, as plain data (export it to share it, restore it elsewhere). */
+export interface BreakerState {
+  state: 'closed' | 'open' | 'half-open';
+  /** Consecutive transient or provider-level failures. */
+  consecutiveFailures: number;
+  /** Epoch ms when the circuit opened, while it is open or half-open. */
+  openedAt?: number;
+  /** Epoch ms when an open circuit lets a probe through. */
+  retryAt?: number;
+}
+
+/** A state change, for events. */
+export interface BreakerTransition {
+  providerConfigId: string;
+  from: BreakerState['state'];
+  to: BreakerState['state'];
+  state: BreakerState;
+}
+
+/** What the breaker says about trying a provider now. */
+export type BreakerVerdict = 'allow' | 'probe' | 'skip';
+
+/**
+ * One circuit breaker per provider config. Closed: every send may try it. After `failureThreshold` consecutive
+ * transient or provider-level failures it opens and the provider is skipped; after `cooldownMs` one probe goes
+ * through (half-open) while others keep skipping it; the probe's success closes it, its failure opens it again.
+ * Message-level failures never count: one bad recipient must not take a provider out.
+ */
+export class CircuitBreakers {
+  readonly #states = new Map<string, BreakerState & { probing?: boolean }>();
+  readonly #threshold: number;
+  readonly #cooldownMs: number;
+  readonly #now: () => number;
+  readonly #onTransition: (transition: BreakerTransition) => void;
+
+  constructor(
+    options: CircuitBreakerOptions,
+    now: () => number,
+    onTransition: (transition: BreakerTransition) => void,
+  ) {
+    this.#threshold = options.failureThreshold ?? 5;
+    this.#cooldownMs = options.cooldownMs ?? 30_000;
+    this.#now = now;
+    this.#onTransition = onTransition;
+  }
+
+  /** What a send would be told now, without changing anything. */
+  peek(id: string): BreakerVerdict {
+    const state = this.#states.get(id);
+    if (!state || state.state === 'closed') return 'allow';
+    if (state.probing) return 'skip';
+    return state.state === 'half-open' || this.#now() >= (state.retryAt ?? 0) ? 'probe' : 'skip';
+  }
+
+  /** Asks to try a provider now; a `probe` answer reserves the one half-open trial for the caller. */
+  acquire(id: string): BreakerVerdict {
+    const verdict = this.peek(id);
+    if (verdict !== 'probe') return verdict;
+    const state = this.#states.get(id)!;
+    if (state.state === 'open') this.#transition(id, state, 'half-open');
+    state.probing = true;
+    return 'probe';
+  }
+
+  /** Reserves a probe even while the cool-down runs: used when every candidate is open. */
+  force(id: string): void {
+    const state = this.#states.get(id);
+    if (!state || state.state === 'closed') return;
+    if (state.state === 'open') this.#transition(id, state, 'half-open');
+    state.probing = true;
+  }
+
+  /** Records the outcome of an attempt that the breaker allowed. */
+  record(id: string, failureClass: FailureClass | undefined): void {
+    const state = this.#states.get(id) ?? { state: 'closed' as const, consecutiveFailures: 0 };
+    state.probing = false;
+    // A provider that answers, even with a refusal of the message, is up.
+    if (failureClass === undefined || failureClass === 'message') {
+      if (state.consecutiveFailures === 0 && state.state === 'closed') return;
+      state.consecutiveFailures = 0;
+      if (state.state !== 'closed') {
+        delete state.openedAt;
+        delete state.retryAt;
+        this.#transition(id, state, 'closed');
+      }
+      this.#states.delete(id);
+      return;
+    }
+    state.consecutiveFailures++;
+    this.#states.set(id, state);
+    if (
+      state.state === 'half-open' ||
+      (state.state === 'closed' && state.consecutiveFailures >= this.#threshold)
+    ) {
+      state.openedAt = this.#now();
+      state.retryAt = state.openedAt + this.#cooldownMs;
+      this.#transition(id, state, 'open');
+    }
+  }
+
+  /** Gives back a probe reservation that was not used (the send ended before trying it). */
+  release(id: string): void {
+    const state = this.#states.get(id);
+    if (state) state.probing = false;
+  }
+
+  /** When an open circuit lets a probe through; `0` when it is not open. */
+  retryAt(id: string): number {
+    const state = this.#states.get(id);
+    return state?.state === 'open' ? (state.retryAt ?? 0) : 0;
+  }
+
+  /** One provider config's state. */
+  state(id: string): BreakerState {
+    return snapshotOf(this.#states.get(id));
+  }
+
+  /** Every circuit that is not closed and clean, keyed by provider config id. */
+  export(): Record<string, BreakerState> {
+    return Object.fromEntries([...this.#states].map(([id, state]) => [id, snapshotOf(state)]));
+  }
+
+  /** Replaces the states of the given provider configs (e.g. with another process's export). */
+  restore(states: Record<string, BreakerState>): void {
+    for (const [id, state] of Object.entries(states)) {
+      if (state.state === 'closed' && state.consecutiveFailures === 0) this.#states.delete(id);
+      else this.#states.set(id, { ...snapshotOf(state), probing: false });
+    }
+  }
+
+  /** Forgets a provider config (removed, or its config changed). */
+  forget(id: string): void {
+    this.#states.delete(id);
+  }
+
+  #transition(id: string, state: BreakerState, to: BreakerState['state']): void {
+    const from = state.state;
+    state.state = to;
+    this.#onTransition({ providerConfigId: id, from, to, state: snapshotOf(state) });
+  }
+}
+
+function snapshotOf(state: BreakerState | undefined): BreakerState {
+  if (!state) return { state: 'closed', consecutiveFailures: 0 };
+  const snapshot: BreakerState = { state: state.state, consecutiveFailures: state.consecutiveFailures };
+  if (state.openedAt !== undefined) snapshot.openedAt = state.openedAt;
+  if (state.retryAt !== undefined) snapshot.retryAt = state.retryAt;
+  return snapshot;
+}

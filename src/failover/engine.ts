@@ -1,0 +1,306 @@
+import pRetry, { AbortError } from 'p-retry';
+import { MessagePipeError, ProviderError } from '../errors';
+import type { DispatcherEvents, Emitter, SendEventBase } from '../events';
+import type { Attempt } from '../types';
+import { type BreakerTransition, type CircuitBreakerOptions, CircuitBreakers } from './breaker';
+import { type SpreadCandidate, TieSpreader } from './spread';
+import { StatsRecorder } from './stats';
+
+/** How transient failures are retried on the same provider before the dispatcher moves on. */
+export interface RetryOptions {
+  /** Retries after the first try, per provider. @default 2 */
+  retries?: number;
+  /** Delay before the first retry, in ms. @default 250 */
+  minDelayMs?: number;
+  /** Upper bound of the backoff delay, in ms (a longer Retry-After is still honoured). @default 5000 */
+  maxDelayMs?: number;
+  /** Growth of the delay from one retry to the next. @default 2 */
+  factor?: number;
+  /** Randomise each delay between 1× and 2× so many senders do not retry in step. @default true */
+  jitter?: boolean;
+}
+
+/** The failover policy of a dispatcher. */
+export interface FailoverPolicy {
+  /** Overall budget of one send, retries and failovers included, in ms. */
+  sendTimeoutMs: number;
+  retry: RetryOptions | false;
+  circuitBreaker: CircuitBreakerOptions | false;
+  /**
+   * What to do after a timeout that may have delivered the message (the request had left): `failover` tries the
+   * next provider (possibly a duplicate, never a loss); `stop` ends the send (possibly a loss, never a duplicate).
+   */
+  onAmbiguousTimeout: 'failover' | 'stop';
+}
+
+/** A provider record as the engine sees it. */
+export interface EngineCandidate extends SpreadCandidate {
+  provider: string;
+}
+
+/** The result of one call to a provider. Throws only when the caller aborted the send. */
+export type AttemptRunner<C> = (
+  candidate: C,
+  budgetMs: number,
+  attemptNumber: number,
+) => Promise<{ attempt: Attempt; error?: ProviderError }>;
+
+/** How a send ended, as far as the engine is concerned. */
+export type EngineOutcome<C> =
+  | { ok: true; candidate: C; attempt: Attempt; attempts: Attempt[] }
+  | { ok: false; error: MessagePipeError; attempts: Attempt[] };
+
+/**
+ * The failover engine: orders candidates (spreading ties), consults the circuit breakers, retries transient
+ * failures with backoff and Retry-After inside the send deadline, and decides when to move on or stop.
+ * One attempt at a time is delegated to the dispatcher, which owns adapters, configs and timeouts.
+ */
+export class FailoverEngine {
+  readonly #policy: FailoverPolicy;
+  readonly #events: Emitter<DispatcherEvents>;
+  readonly #now: () => number;
+  readonly #spreader = new TieSpreader();
+  readonly #stats = new StatsRecorder();
+  readonly #breakers: CircuitBreakers | undefined;
+  /** Provider name of each config the breakers know, for breaker events. */
+  readonly #providerNames = new Map<string, string>();
+
+  constructor(policy: FailoverPolicy, events: Emitter<DispatcherEvents>, now: () => number = Date.now) {
+    this.#policy = policy;
+    this.#events = events;
+    this.#now = now;
+    this.#breakers = policy.circuitBreaker
+      ? new CircuitBreakers(policy.circuitBreaker, now, (transition) => this.#onTransition(transition))
+      : undefined;
+  }
+
+  /** Per provider config counters and latency percentiles. */
+  get stats(): StatsRecorder {
+    return this.#stats;
+  }
+
+  /** The circuit breakers, or undefined when they are turned off. */
+  get breakers(): CircuitBreakers | undefined {
+    return this.#breakers;
+  }
+
+  /** Forgets what is known of a provider config (its config changed or it was removed). */
+  forget(providerConfigId: string): void {
+    this.#breakers?.forget(providerConfigId);
+    this.#stats.forget(providerConfigId);
+    this.#providerNames.delete(providerConfigId);
+  }
+
+  async run<C extends EngineCandidate>(
+    base: SendEventBase,
+    candidates: readonly C[],
+    runAttempt: AttemptRunner<C>,
+    signal: AbortSignal | undefined,
+  ): Promise<EngineOutcome<C>> {
+    const deadline = this.#now() + this.#policy.sendTimeoutMs;
+    const ordered = this.#spreader.order(`${base.projectId}\u0000${base.channel}`, candidates);
+    const attempts: Attempt[] = [];
+    const forced = this.#forcedProbe(ordered);
+
+    for (const [index, candidate] of ordered.entries()) {
+      this.#providerNames.set(candidate.id, candidate.provider);
+      const verdict = forced === candidate.id ? 'probe' : (this.#breakers?.acquire(candidate.id) ?? 'allow');
+      if (forced === candidate.id) this.#breakers?.force(candidate.id);
+      if (verdict === 'skip') {
+        this.#record(base, attempts, skippedAttempt(candidate, this.#breakers?.retryAt(candidate.id) ?? 0));
+        continue;
+      }
+
+      const error = await this.#tryProvider(
+        base,
+        candidate,
+        verdict === 'probe',
+        attempts,
+        deadline,
+        runAttempt,
+        signal,
+      );
+      if (!error) return { ok: true, candidate, attempt: attempts[attempts.length - 1]!, attempts };
+
+      if (error.failureClass === 'message') return { ok: false, error: stopWith(error, attempts), attempts };
+      if (error.ambiguous && this.#policy.onAmbiguousTimeout === 'stop') {
+        return { ok: false, error: stopWith(error, attempts), attempts };
+      }
+      if (this.#now() >= deadline) {
+        const message = `${summarise(attempts)}; the send deadline of ${this.#policy.sendTimeoutMs} ms passed`;
+        return {
+          ok: false,
+          error: new MessagePipeError('ALL_PROVIDERS_FAILED', message, { attempts }),
+          attempts,
+        };
+      }
+      const next = ordered[index + 1];
+      if (next && this.#events.has('failover')) {
+        this.#events.emit('failover', {
+          ...base,
+          from: attempts[attempts.length - 1]!,
+          toProviderConfigId: next.id,
+          toProvider: next.provider,
+        });
+      }
+    }
+    const error = new MessagePipeError('ALL_PROVIDERS_FAILED', summarise(attempts), { attempts });
+    return { ok: false, error, attempts };
+  }
+
+  /** When every candidate's circuit is open, the one whose cool-down ends first is tried anyway. */
+  #forcedProbe(ordered: readonly EngineCandidate[]): string | undefined {
+    const breakers = this.#breakers;
+    if (!breakers || !ordered.every((candidate) => breakers.peek(candidate.id) === 'skip')) return undefined;
+    let earliest = ordered[0];
+    let earliestAt = Number.POSITIVE_INFINITY;
+    for (const candidate of ordered) {
+      // 0 means half-open with a probe under way: not a candidate for another probe.
+      const retryAt = breakers.retryAt(candidate.id);
+      if (retryAt > 0 && retryAt < earliestAt) {
+        earliest = candidate;
+        earliestAt = retryAt;
+      }
+    }
+    return earliest?.id;
+  }
+
+  /** Tries one provider, retrying transient failures; resolves with the last error, or undefined on success. */
+  async #tryProvider<C extends EngineCandidate>(
+    base: SendEventBase,
+    candidate: C,
+    probe: boolean,
+    attempts: Attempt[],
+    deadline: number,
+    runAttempt: AttemptRunner<C>,
+    signal: AbortSignal | undefined,
+  ): Promise<ProviderError | undefined> {
+    const retry = this.#policy.retry;
+    let retryNumber = 0;
+    try {
+      await pRetry(
+        async () => {
+          let outcome: Awaited<ReturnType<AttemptRunner<C>>>;
+          try {
+            outcome = await runAttempt(candidate, Math.max(1, deadline - this.#now()), attempts.length + 1);
+          } catch (aborted) {
+            throw new AbortError(aborted as Error);
+          }
+          this.#record(base, attempts, outcome.attempt);
+          this.#breakers?.record(candidate.id, outcome.error?.failureClass);
+          if (!outcome.error) return;
+          if (!this.#retryable(outcome.error, candidate.id, probe)) throw new AbortError(outcome.error);
+          throw outcome.error;
+        },
+        {
+          retries: retry && !probe ? (retry.retries ?? 2) : 0,
+          // Delays are computed in onFailedAttempt, where Retry-After and the deadline are known.
+          minTimeout: 0,
+          factor: 1,
+          signal,
+          onFailedAttempt: async ({ error, retriesLeft }) => {
+            if (retriesLeft <= 0 || !retry) return;
+            const failed = error as ProviderError;
+            retryNumber++;
+            const delayMs = backoffDelay(retry, retryNumber, failed.retryAfterMs);
+            // Waiting past the deadline helps nobody: fail over to the next provider instead.
+            if (this.#now() + delayMs >= deadline) throw failed;
+            if (this.#events.has('retry:scheduled')) {
+              this.#events.emit('retry:scheduled', {
+                ...base,
+                attempt: attempts[attempts.length - 1]!,
+                delayMs,
+                retryNumber,
+              });
+            }
+            await sleep(delayMs, signal);
+          },
+        },
+      );
+      return undefined;
+    } catch (error) {
+      if (error instanceof ProviderError) return error;
+      throw error;
+    }
+  }
+
+  #retryable(error: ProviderError, providerConfigId: string, probe: boolean): boolean {
+    if (probe || error.failureClass !== 'transient' || error.ambiguous) return false;
+    // A circuit that just opened means the provider is down: move on rather than keep hammering it.
+    return (this.#breakers?.state(providerConfigId).state ?? 'closed') === 'closed';
+  }
+
+  #record(base: SendEventBase, attempts: Attempt[], attempt: Attempt): void {
+    attempts.push(attempt);
+    this.#stats.record(attempt);
+    if (attempt.outcome === 'skipped' && this.#events.has('attempt:finish')) {
+      this.#events.emit('attempt:finish', { ...base, attempt, attemptNumber: attempts.length });
+    }
+  }
+
+  #onTransition({ providerConfigId, to, state }: BreakerTransition): void {
+    const event = to === 'open' ? 'breaker:open' : to === 'half-open' ? 'breaker:half-open' : 'breaker:close';
+    this.#events.emit(event, {
+      providerConfigId,
+      provider: this.#providerNames.get(providerConfigId) ?? 'unknown',
+      state,
+    });
+  }
+}
+
+/** Exponential backoff with optional jitter, never shorter than the provider's Retry-After. */
+export function backoffDelay(
+  retry: RetryOptions,
+  retryNumber: number,
+  retryAfterMs: number | undefined,
+): number {
+  const base = Math.min(
+    retry.maxDelayMs ?? 5000,
+    (retry.minDelayMs ?? 250) * (retry.factor ?? 2) ** (retryNumber - 1),
+  );
+  const jittered =
+    retry.jitter === false ? base : Math.min(retry.maxDelayMs ?? 5000, base * (1 + Math.random()));
+  return Math.round(Math.max(jittered, retryAfterMs ?? 0));
+}
+
+function skippedAttempt(candidate: EngineCandidate, retryAt: number): Attempt {
+  const until = retryAt > 0 ? ` until ${new Date(retryAt).toISOString()}` : ' (a probe is under way)';
+  return {
+    providerConfigId: candidate.id,
+    provider: candidate.provider,
+    outcome: 'skipped',
+    error: { code: 'CIRCUIT_OPEN', failureClass: 'transient', message: `Circuit open${until}` },
+    durationMs: 0,
+  };
+}
+
+/** The error that ends a send early, carrying every attempt. */
+function stopWith(error: ProviderError, attempts: Attempt[]): ProviderError {
+  return new ProviderError(error.code, error.message, {
+    provider: error.provider,
+    status: error.status,
+    providerCode: error.providerCode,
+    ambiguous: error.ambiguous,
+    attempts,
+  });
+}
+
+function summarise(attempts: Attempt[]): string {
+  const parts = attempts.map((attempt) => `${attempt.provider}: ${attempt.error?.code ?? attempt.outcome}`);
+  return `Every provider failed (${parts.join(', ')})`;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

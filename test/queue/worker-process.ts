@@ -1,7 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-/** Redis hash written by worker processes: idempotency key → number of provider calls started for it. */
+/** Redis list written by worker processes: `<idempotency key> <pid>`, one entry per provider call started. */
 export const CALLS_KEY = 'mp-test:calls';
 /** Redis list written by worker processes: `<idempotency key> <pid>`, one entry per message the mock accepted. */
 export const SENDS_KEY = 'mp-test:sends';

@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     provider: mock.provider,
     channel: mock.channel,
     async send(message, ctx) {
-      await recorder?.hincrby(CALLS_KEY, ctx.idempotencyKey, 1);
+      await recorder?.rpush(CALLS_KEY, `${ctx.idempotencyKey} ${process.pid}`);
       const receipt = await mock.send(message, ctx);
       await recorder?.rpush(SENDS_KEY, `${ctx.idempotencyKey} ${process.pid}`);
       return receipt;

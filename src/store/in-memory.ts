@@ -17,7 +17,7 @@ export function compareProviderRecords(a: StoredProviderRecord, b: StoredProvide
  */
 export class InMemoryProviderStore implements ProviderStore {
   /** Records live only as long as this process. */
-  readonly persistent = false;
+  readonly persistent: boolean = false;
   readonly #providers = new Map<string, Map<string, StoredProviderRecord>>();
   readonly #senders = new Map<string, SenderConfig>();
 

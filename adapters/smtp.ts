@@ -1,14 +1,645 @@
-import { type Adapter, ProviderError } from 'messagepipe';
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { domainToASCII } from 'node:url';
+import {
+  type Adapter,
+  type AdapterCallContext,
+  ClientPool,
+  type EmailAddress,
+  type EmailAttachment,
+  isProviderError,
+  type Logger,
+  loadOptional,
+  type OutboundEmail,
+  ProviderError,
+  type ProviderErrorCode,
+  type SendContext,
+  type SendReceipt,
+  type SmtpConfig,
+  type VerifyResult,
+} from 'messagepipe';
+import type {
+  Attachment,
+  Address as NodemailerAddress,
+  NodemailerError,
+  SendMailOptions,
+  SMTPPoolSentMessageInfo,
+  SMTPTransportOptions,
+  Transporter,
+} from 'nodemailer';
 
-/** Placeholder until the smtp adapter lands: every call fails over with ADAPTER_MISSING. */
-export function smtp(): Adapter<'email'> {
-  return {
-    provider: 'smtp',
-    channel: 'email',
-    async send() {
-      throw new ProviderError('ADAPTER_MISSING', 'The smtp adapter is not available in this version', {
-        provider: 'smtp',
+const PROVIDER = 'smtp';
+
+/** Header written once per tag of a message (`X-MessagePipe-Tag: welcome`). */
+export const SMTP_TAG_HEADER = 'X-MessagePipe-Tag';
+/** Header holding a message's metadata as one JSON object (`X-MessagePipe-Metadata: {"orderId":"42"}`). */
+export const SMTP_METADATA_HEADER = 'X-MessagePipe-Metadata';
+
+/** Pool size when the config does not set `maxConnections`. */
+const DEFAULT_MAX_CONNECTIONS = 5;
+/**
+ * How often the pool puts a message back in its queue when a connection closes before a byte of it was sent
+ * (a server that dropped an idle connection). nodemailer's default of 5, with back-off, would eat the attempt's
+ * time budget against a server that keeps closing; our own retry and failover take over sooner.
+ */
+const MAX_REQUEUES = 2;
+
+type PooledTransport = Transporter<SMTPPoolSentMessageInfo>;
+
+/** What one pooled transport is built from: the config and the time budget of the attempts that use it. */
+interface TransportSpec {
+  config: SmtpConfig;
+  timeoutMs: number;
+}
+
+/** Where one send got to, so a failure can tell whether the server may already have the message. */
+interface SendProgress {
+  /** True once the message body started to flow to the server (after its `354` reply to DATA). */
+  dataStarted: boolean;
+}
+
+/**
+ * SMTP through `nodemailer` (install it: `npm install nodemailer`), for Gmail, Outlook, self-hosted and any other
+ * SMTP server.
+ *
+ * - **One pooled transport per provider config** (`pool: true`, `maxConnections` from the config, 5 by default),
+ *   reused across sends and closed by `release()` (config updated or removed) and `close()`.
+ * - **Timeouts:** nodemailer's connection, greeting and socket-inactivity timeouts are set a little under the
+ *   attempt's time budget (`timeoutMs`), so a stalled server is reported with the phase it stalled in: a stall
+ *   before the message body was sent is a plain `PROVIDER_TIMEOUT`, one after it is marked `ambiguous` (the server
+ *   may have queued the message). Pooled connections idle longer than that are closed and reopened on demand.
+ * - **Abort:** the attempt's `signal` rejects the send at once; nodemailer drops the message from its queue or
+ *   closes the connection carrying it, so the pool is not left with a wedged connection.
+ * - **TLS:** certificates are checked unless the config sets `tls.rejectUnauthorized: false`, which is accepted
+ *   with one warning per SMTP server and user through the dispatcher's logger.
+ * - **Message:** From, To, Cc and Reply-To become headers; Bcc recipients go into the SMTP envelope only, never
+ *   into a header. Text and HTML become `multipart/alternative`; attachments with a `contentId` are inline parts
+ *   for `cid:` references. Tags are written as one {@link SMTP_TAG_HEADER} header each and metadata as JSON in
+ *   {@link SMTP_METADATA_HEADER} (a custom header of the same name wins). The Message-ID is derived from the
+ *   project and the send's idempotency key, so every attempt of one send carries the same Message-ID and
+ *   receiving servers can recognise a duplicate; a custom `Message-ID` header wins.
+ * - **Partly rejected recipients:** when the server accepts the message for some recipients and refuses others,
+ *   the send counts as sent (the accepted recipients get the message; failing over would deliver it to them
+ *   twice) and a warning naming the refused recipients and the server's replies is logged. When it refuses every
+ *   recipient, the error follows the replies: any temporary `4xx` one makes it transient (nothing was delivered,
+ *   so trying again is safe), otherwise `RECIPIENT_INVALID`.
+ * - **Errors:** `535`/EAUTH → `PROVIDER_INVALID_CREDENTIALS`; `4xx` replies → `PROVIDER_UNAVAILABLE` (or
+ *   `PROVIDER_RATE_LIMITED` for `452` and replies about rates or quotas); `5xx` to RCPT → `RECIPIENT_INVALID`
+ *   (`PROVIDER_REJECTED` for relay refusals); `5xx` to MAIL FROM → `SENDER_UNVERIFIED` (`MESSAGE_REJECTED` for
+ *   size); `5xx` to DATA → `MESSAGE_REJECTED`; refused, reset or unresolvable connections → `NETWORK_ERROR`;
+ *   timeouts → `PROVIDER_TIMEOUT`; certificate and TLS failures → `PROVIDER_REJECTED` with what to check.
+ * - **`verify`** opens a short-lived, unpooled connection: EHLO, STARTTLS where offered, AUTH when `auth` is set;
+ *   no message is sent.
+ * - **No `domains`:** SMTP has no API that reports domain or sender verification, so this adapter does not
+ *   implement it and `pipe.providers.domains()` answers `NOT_SUPPORTED`.
+ *
+ * @example
+ * ```ts
+ * import { smtp } from 'messagepipe/adapters/smtp';
+ * const pipe = new Dispatcher({ adapters: [smtp()] });
+ * await pipe.providers.add({
+ *   projectId, channel: 'email', provider: 'smtp', name: 'Gmail',
+ *   config: { host: 'smtp.gmail.com', port: 587, secure: false, requireTLS: true,
+ *             auth: { user: 'me@gmail.com', pass: appPassword } },
+ * });
+ * ```
+ */
+export function smtp(): Adapter<'email', SmtpConfig> {
+  const progressBySignal = new WeakMap<AbortSignal, SendProgress>();
+  const insecureWarned = new Set<string>();
+
+  const transports = new ClientPool<TransportSpec, PooledTransport>(
+    async ({ config, timeoutMs }) => {
+      const nodemailer = await loadNodemailer();
+      const transport = nodemailer.createTransport({
+        ...transportOptions(config, timeoutMs),
+        pool: true,
+        maxConnections: config.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+        maxRequeues: MAX_REQUEUES,
       });
+      // Marks the moment the body starts to flow: nodemailer pipes the message stream only after the server's
+      // 354 reply to DATA, so a failure before that cannot have delivered anything.
+      transport.use('stream', (mail, done) => {
+        const signal = mail.data.signal;
+        const progress = signal ? progressBySignal.get(signal) : undefined;
+        if (progress) {
+          mail.message.processFunc((input: Readable) => {
+            input.once('resume', () => {
+              progress.dataStarted = true;
+            });
+            return input;
+          });
+        }
+        done();
+      });
+      return transport;
+    },
+    (transport) => transport.close(),
+  );
+
+  function warnIfInsecure(config: SmtpConfig, logger: Logger): void {
+    if (config.tls?.rejectUnauthorized !== false) return;
+    const server = `${config.host}:${config.port}`;
+    const key = `${server}\n${config.tls.servername ?? ''}\n${config.auth?.user ?? ''}`;
+    if (insecureWarned.has(key)) return;
+    insecureWarned.add(key);
+    logger.warn(
+      `SMTP TLS certificate checks are off for ${server} (tls.rejectUnauthorized: false): anyone on the network path can read or change the mail. Use a trusted certificate instead where you can.`,
+      { provider: PROVIDER, host: config.host, port: config.port },
+    );
+  }
+
+  return {
+    provider: PROVIDER,
+    channel: 'email',
+
+    async send(message: OutboundEmail, ctx: SendContext<SmtpConfig>): Promise<SendReceipt> {
+      if (ctx.signal.aborted) throw abortError(ctx.signal, false);
+      warnIfInsecure(ctx.config, ctx.logger);
+      // A signal of our own per send: it keys this send's progress, and nodemailer cancels the send on it.
+      const cancel = new AbortController();
+      const forwardAbort = () => cancel.abort(ctx.signal.reason);
+      ctx.signal.addEventListener('abort', forwardAbort, { once: true });
+      const progress: SendProgress = { dataStarted: false };
+      progressBySignal.set(cancel.signal, progress);
+      try {
+        const transport = await raceAbort(
+          transports.get({
+            config: { config: ctx.config, timeoutMs: ctx.timeoutMs },
+            providerConfigId: ctx.providerConfigId,
+            // The timeouts are baked into the transport, so a different budget needs a different one.
+            configRevision: `${ctx.configRevision}:${ctx.timeoutMs}`,
+          }),
+          cancel.signal,
+        );
+        const mail: SendMailOptions = {
+          ...toMailOptions(message, messageIdFor(message, ctx)),
+          signal: cancel.signal,
+        };
+        const info = await raceAbort(transport.sendMail(mail), cancel.signal);
+        return receiptOf(info, ctx);
+      } catch (error) {
+        if (ctx.signal.aborted) throw abortError(ctx.signal, progress.dataStarted);
+        throw classifySmtpError(error, progress.dataStarted);
+      } finally {
+        ctx.signal.removeEventListener('abort', forwardAbort);
+      }
+    },
+
+    async verify(config: SmtpConfig, ctx: AdapterCallContext): Promise<VerifyResult> {
+      ctx.signal.throwIfAborted();
+      warnIfInsecure(config, ctx.logger);
+      const nodemailer = await loadNodemailer();
+      // Unpooled: one connection for this check, closed after it.
+      const transport = nodemailer.createTransport(transportOptions(config, ctx.timeoutMs));
+      try {
+        await raceAbort(transport.verify(), ctx.signal);
+        return { valid: true };
+      } catch (error) {
+        if (ctx.signal.aborted) throw abortError(ctx.signal, false);
+        const classified = classifySmtpError(error, false);
+        if (classified.code === 'PROVIDER_INVALID_CREDENTIALS') {
+          return { valid: false, reason: classified.message };
+        }
+        throw classified;
+      } finally {
+        transport.close();
+      }
+    },
+
+    async release(providerConfigId: string): Promise<void> {
+      await transports.release(providerConfigId);
+    },
+
+    async close(): Promise<void> {
+      await transports.close();
     },
   };
+}
+
+async function loadNodemailer(): Promise<typeof import('nodemailer')> {
+  return loadOptional('nodemailer', PROVIDER, () => import('nodemailer'));
+}
+
+/** nodemailer options shared by the pooled transport and the one-off `verify` transport. */
+function transportOptions(config: SmtpConfig, timeoutMs: number): SMTPTransportOptions {
+  const phaseTimeoutMs = phaseTimeout(timeoutMs);
+  const options: SMTPTransportOptions = {
+    host: config.host,
+    port: config.port,
+    secure: config.secure,
+    requireTLS: config.requireTLS ?? false,
+    // Explicit, whatever the nodemailer version or Node defaults: only the config may turn the check off.
+    tls: {
+      rejectUnauthorized: config.tls?.rejectUnauthorized ?? true,
+      ...(config.tls?.servername === undefined ? {} : { servername: config.tls.servername }),
+    },
+    connectionTimeout: phaseTimeoutMs,
+    greetingTimeout: phaseTimeoutMs,
+    socketTimeout: phaseTimeoutMs,
+    dnsTimeout: phaseTimeoutMs,
+    // Attachments arrive as bytes: message data must never make nodemailer read a file or fetch a URL.
+    disableFileAccess: true,
+    disableUrlAccess: true,
+    logger: false,
+    debug: false,
+  };
+  if (config.auth) options.auth = { user: config.auth.user, pass: config.auth.pass };
+  return options;
+}
+
+/**
+ * nodemailer's own timeouts, set under the attempt's budget so they fire before the dispatcher's timer: nodemailer
+ * knows which phase stalled (the dispatcher cannot), and a stall before the body was sent is then not ambiguous.
+ */
+function phaseTimeout(budgetMs: number): number {
+  const margin = Math.max(budgetMs * 0.1, 500);
+  return Math.max(100, Math.floor(budgetMs - margin));
+}
+
+function toAddress(address: EmailAddress): NodemailerAddress | string {
+  return address.name ? { name: address.name, address: address.email } : address.email;
+}
+
+function toAttachment(attachment: EmailAttachment): Attachment {
+  const converted: Attachment = {
+    filename: attachment.filename,
+    // A view of the same bytes, not a copy.
+    content: Buffer.from(
+      attachment.content.buffer,
+      attachment.content.byteOffset,
+      attachment.content.byteLength,
+    ),
+    contentDisposition: attachment.disposition,
+  };
+  if (attachment.contentType) converted.contentType = attachment.contentType;
+  if (attachment.contentId) converted.cid = attachment.contentId;
+  return converted;
+}
+
+function hasHeader(headers: Record<string, unknown>, name: string): boolean {
+  const wanted = name.toLowerCase();
+  return Object.keys(headers).some((key) => key.toLowerCase() === wanted);
+}
+
+/** A header value as nodemailer takes it; `prepared` values are written as they are. */
+type HeaderValue = string | string[] | { prepared: true; value: string };
+
+/** Longest header line we write; RFC 5322 asks for 78 where possible. */
+const FOLD_AT = 78;
+/** Hard limit on a header line (RFC 5322). */
+const MAX_HEADER_LINE = 998;
+
+/**
+ * Metadata as one JSON object that stays readable in the raw message: printable ASCII only (anything else as
+ * `\uXXXX` escapes) and folded at its spaces, so `JSON.parse` reads it back after the usual header unfolding.
+ * When a run without spaces is too long for a header line, nodemailer's RFC 2047 encoding is used instead.
+ */
+function metadataHeader(metadata: Record<string, string>): HeaderValue {
+  const json = `{${Object.entries(metadata)
+    .map(([key, value]) => `${asciiJson(key)}: ${asciiJson(value)}`)
+    .join(', ')}}`;
+  const prefix = `${SMTP_METADATA_HEADER}: `;
+  const folded = foldAtSpaces(prefix + json);
+  return folded === undefined
+    ? JSON.stringify(metadata)
+    : { prepared: true, value: folded.slice(prefix.length) };
+}
+
+function asciiJson(text: string): string {
+  return JSON.stringify(text).replace(
+    /[\u007f-\uffff]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/** Folds a header line before some of its spaces (lossless: unfolding drops only the CRLF); undefined if it cannot fit. */
+function foldAtSpaces(line: string): string | undefined {
+  const [first = '', ...rest] = line.split(' ');
+  let folded = first;
+  let lineLength = first.length;
+  for (const word of rest) {
+    if (word !== '' && lineLength + 1 + word.length > FOLD_AT) {
+      folded += `\r\n ${word}`;
+      lineLength = 1 + word.length;
+    } else {
+      folded += ` ${word}`;
+      lineLength += 1 + word.length;
+    }
+    if (lineLength > MAX_HEADER_LINE) return undefined;
+  }
+  return first.length > MAX_HEADER_LINE ? undefined : folded;
+}
+
+/** Our message as nodemailer mail data. */
+function toMailOptions(message: OutboundEmail, messageId: string | undefined): SendMailOptions {
+  const headers: Record<string, HeaderValue> = { ...message.headers };
+  if (message.tags.length > 0 && !hasHeader(headers, SMTP_TAG_HEADER)) {
+    headers[SMTP_TAG_HEADER] = [...message.tags];
+  }
+  if (Object.keys(message.metadata).length > 0 && !hasHeader(headers, SMTP_METADATA_HEADER)) {
+    headers[SMTP_METADATA_HEADER] = metadataHeader(message.metadata);
+  }
+  const mail: SendMailOptions = {
+    from: toAddress(message.from),
+    to: message.to.map(toAddress),
+    subject: message.subject,
+    headers,
+    attachments: message.attachments.map(toAttachment),
+    // Set explicitly so Bcc recipients are in the envelope and nowhere else (no Bcc field, so no Bcc header).
+    envelope: {
+      from: message.from.email,
+      to: [...message.to, ...message.cc, ...message.bcc].map((address) => address.email),
+    },
+  };
+  if (message.cc.length > 0) mail.cc = message.cc.map(toAddress);
+  if (message.replyTo.length > 0) mail.replyTo = message.replyTo.map(toAddress);
+  if (message.text !== undefined) mail.text = message.text;
+  if (message.html !== undefined) mail.html = message.html;
+  if (messageId !== undefined) mail.messageId = messageId;
+  return mail;
+}
+
+/**
+ * The same Message-ID for every attempt of one send (project + idempotency key), at the sender's domain. Left to
+ * nodemailer when the message sets its own Message-ID header or the domain has no ASCII form.
+ */
+function messageIdFor(
+  message: OutboundEmail,
+  ctx: Pick<SendContext<SmtpConfig>, 'projectId' | 'idempotencyKey'>,
+): string | undefined {
+  if (hasHeader(message.headers, 'Message-ID')) return undefined;
+  const domain = domainToASCII(message.from.email.slice(message.from.email.lastIndexOf('@') + 1));
+  if (!domain) return undefined;
+  const local = createHash('sha256')
+    .update(`${ctx.projectId}\0${ctx.idempotencyKey}`)
+    .digest('hex')
+    .slice(0, 40);
+  return `<${local}@${domain}>`;
+}
+
+function receiptOf(info: SMTPPoolSentMessageInfo, ctx: SendContext<SmtpConfig>): SendReceipt {
+  const accepted = info.accepted ?? [];
+  const rejected = info.rejected ?? [];
+  if (accepted.length === 0 && rejected.length > 0) {
+    // nodemailer throws when every recipient is refused; kept in case a version resolves instead.
+    throw classifyRejectedRecipients(info.rejectedErrors ?? []);
+  }
+  const messageId = info.messageId.replace(/^<|>$/g, '');
+  if (rejected.length > 0) {
+    ctx.logger.warn(
+      `SMTP server accepted the message for ${accepted.length} recipient(s) and refused ${rejected.length}; the refused recipients will not receive it`,
+      {
+        provider: PROVIDER,
+        providerConfigId: ctx.providerConfigId,
+        messageId,
+        rejected,
+        replies: (info.rejectedErrors ?? []).map((error) => firstLine(error.response)),
+      },
+    );
+  }
+  return { messageId };
+}
+
+/** Races `work` against `signal`: rejects with the abort reason as soon as it aborts, whatever `work` does. */
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/**
+ * What an aborted attempt rejects with: the dispatcher's timeout, marked ambiguous only when the body had started
+ * to flow; any other reason (the caller gave up) as it is.
+ */
+function abortError(signal: AbortSignal, dataStarted: boolean): unknown {
+  const reason: unknown = signal.reason;
+  if (isProviderError(reason) && reason.code === 'PROVIDER_TIMEOUT') {
+    return new ProviderError('PROVIDER_TIMEOUT', reason.message, {
+      provider: PROVIDER,
+      ambiguous: dataStarted,
+    });
+  }
+  return reason;
+}
+
+/** The SMTP error fields nodemailer sets, all optional. */
+type SmtpFailure = Partial<
+  Pick<
+    NodemailerError,
+    | 'code'
+    | 'command'
+    | 'response'
+    | 'responseCode'
+    | 'originalCode'
+    | 'timeoutType'
+    | 'rejected'
+    | 'rejectedErrors'
+  >
+> & { message?: string };
+
+const CERTIFICATE_FAILURE =
+  /CERT|SELF_SIGNED|UNABLE_TO_GET_ISSUER|UNABLE_TO_VERIFY|HOSTNAME_MISMATCH|ERR_TLS_CERT_ALTNAME/;
+const TLS_FAILURE = /^(ERR_SSL_|ERR_TLS_|EPROTO$)/;
+const RATE_LIMIT_REPLY = /\b(rate|too many|throttl\w*|quota|exceeded)\b/i;
+const RELAY_REPLY = /relay/i;
+const TLS_REPLY = /TLS/i;
+const ENHANCED_STATUS = /\b([245]\.\d{1,3}\.\d{1,3})\b/;
+
+function firstLine(response: string | undefined): string {
+  return (response ?? '').split(/\r?\n/, 1)[0]!.trim().slice(0, 200);
+}
+
+function failure(
+  code: ProviderErrorCode,
+  message: string,
+  error: SmtpFailure,
+  ambiguous = false,
+): ProviderError {
+  const enhanced = ENHANCED_STATUS.exec(error.response ?? '')?.[1];
+  const providerCode = enhanced ?? error.code;
+  return new ProviderError(code, message, {
+    provider: PROVIDER,
+    ...(error.responseCode === undefined ? {} : { status: error.responseCode }),
+    ...(providerCode === undefined ? {} : { providerCode }),
+    ambiguous,
+  });
+}
+
+/**
+ * Classifies whatever a nodemailer send or verify threw. `dataStarted` says whether the message body had started
+ * to flow, which is what makes a timeout or a broken connection ambiguous.
+ */
+function classifySmtpError(thrown: unknown, dataStarted: boolean): ProviderError {
+  if (isProviderError(thrown)) return thrown;
+  const error: SmtpFailure = typeof thrown === 'object' && thrown !== null ? (thrown as SmtpFailure) : {};
+  const { code, originalCode } = error;
+  const reply = firstLine(error.response);
+
+  if (code === 'EAUTH') {
+    if (error.responseCode !== undefined && error.responseCode < 500) {
+      return failure(
+        'PROVIDER_UNAVAILABLE',
+        `SMTP server could not check the login just now (${reply})`,
+        error,
+      );
+    }
+    return failure(
+      'PROVIDER_INVALID_CREDENTIALS',
+      reply ? `SMTP server refused the login (${reply})` : 'SMTP login failed: check auth.user and auth.pass',
+      error,
+    );
+  }
+  if (code === 'ENOAUTH') {
+    return failure(
+      'PROVIDER_INVALID_CREDENTIALS',
+      'SMTP server requires a login: set auth.user and auth.pass',
+      error,
+    );
+  }
+  if (typeof originalCode === 'string' && CERTIFICATE_FAILURE.test(originalCode)) {
+    return failure(
+      'PROVIDER_REJECTED',
+      `SMTP server's TLS certificate was rejected (${originalCode}: ${error.message ?? 'invalid certificate'}). Give the server a certificate trusted for its host name, set tls.servername if it names another host, or, for a server you trust, set tls.rejectUnauthorized: false`,
+      error,
+    );
+  }
+  if (code === 'ETLS' || (typeof originalCode === 'string' && TLS_FAILURE.test(originalCode))) {
+    return failure(
+      'PROVIDER_REJECTED',
+      `TLS with the SMTP server failed (${originalCode || reply || 'handshake failed'}): check that secure matches the port (true for 465, false for 587 with STARTTLS)`,
+      error,
+    );
+  }
+  if (typeof error.responseCode === 'number') return classifyReply(error, dataStarted);
+
+  switch (code) {
+    case 'ETIMEDOUT':
+      return failure(
+        'PROVIDER_TIMEOUT',
+        dataStarted
+          ? 'SMTP server stopped answering while the message was being sent; it may have been delivered'
+          : `SMTP server did not answer in time (${error.timeoutType ?? 'timeout'})`,
+        error,
+        dataStarted,
+      );
+    case 'ESOCKET':
+    case 'ECONNECTION':
+    case 'EDNS':
+    case 'EPROXY':
+      return failure(
+        'NETWORK_ERROR',
+        dataStarted
+          ? `Connection to the SMTP server broke while the message was being sent (${originalCode ?? code}); it may have been delivered`
+          : `Could not talk to the SMTP server (${originalCode ?? code}: ${error.message ?? 'connection failed'})`,
+        error,
+        dataStarted,
+      );
+    case 'EPROTOCOL':
+      return failure(
+        'PROVIDER_REJECTED',
+        'SMTP server sent a reply that is not SMTP: check host and port',
+        error,
+      );
+    case 'EMESSAGE':
+      return failure(
+        'MESSAGE_REJECTED',
+        `SMTP server refused the message (${error.message ?? 'rejected'})`,
+        error,
+      );
+    default:
+      return failure(
+        'ADAPTER_ERROR',
+        `SMTP send failed (${code ?? 'unknown error'}: ${error.message ?? String(thrown)})`,
+        error,
+      );
+  }
+}
+
+/** A reply with a code: 4xx is temporary, 5xx permanent, and the command tells who is at fault. */
+function classifyReply(error: SmtpFailure, dataStarted: boolean): ProviderError {
+  const status = error.responseCode!;
+  const reply = firstLine(error.response);
+  const command = (error.command ?? '').toUpperCase();
+
+  if (command === 'RCPT TO' && error.rejectedErrors && error.rejectedErrors.length > 0) {
+    return classifyRejectedRecipients(error.rejectedErrors);
+  }
+  if (status >= 400 && status < 500) return temporaryRefusal(error, reply);
+  // 503 (bad sequence of commands) is about the session, not the message: a new connection may go through.
+  if (status === 503 || status < 400) {
+    return failure('PROVIDER_UNAVAILABLE', `SMTP server answered out of turn (${reply})`, error, dataStarted);
+  }
+  if (status === 530) {
+    return TLS_REPLY.test(reply)
+      ? failure(
+          'PROVIDER_REJECTED',
+          `SMTP server requires TLS (${reply}): set requireTLS or secure as the server expects`,
+          error,
+        )
+      : failure(
+          'PROVIDER_INVALID_CREDENTIALS',
+          `SMTP server requires a login (${reply}): set auth.user and auth.pass`,
+          error,
+        );
+  }
+  if (command === 'RCPT TO') {
+    return RELAY_REPLY.test(reply)
+      ? failure(
+          'PROVIDER_REJECTED',
+          `SMTP server refuses to relay for this account (${reply}): check the login and the server's relay rules`,
+          error,
+        )
+      : failure('RECIPIENT_INVALID', `SMTP server refused the recipient (${reply})`, error);
+  }
+  if (command === 'MAIL FROM') {
+    return status === 552 || /^5\.3\.4$/.test(ENHANCED_STATUS.exec(reply)?.[1] ?? '')
+      ? failure('MESSAGE_REJECTED', `SMTP server refused the message size (${reply})`, error)
+      : failure(
+          'SENDER_UNVERIFIED',
+          `SMTP server refused the sender address (${reply}): the account may not send as this address`,
+          error,
+        );
+  }
+  if (command === 'DATA' || error.code === 'EMESSAGE') {
+    return failure('MESSAGE_REJECTED', `SMTP server refused the message (${reply})`, error);
+  }
+  return failure('PROVIDER_REJECTED', `SMTP server refused the connection (${reply})`, error);
+}
+
+function temporaryRefusal(error: SmtpFailure, reply: string): ProviderError {
+  // 452 is "too many recipients" or "out of storage"; both clear up with time.
+  const limited = error.responseCode === 452 || RATE_LIMIT_REPLY.test(reply);
+  return failure(
+    limited ? 'PROVIDER_RATE_LIMITED' : 'PROVIDER_UNAVAILABLE',
+    `SMTP server refused for now (${reply}); try again later`,
+    error,
+  );
+}
+
+/** Every recipient was refused: temporary if any refusal was, since nothing was delivered. */
+function classifyRejectedRecipients(rejections: readonly SmtpFailure[]): ProviderError {
+  const temporary = rejections.find(
+    (rejection) => (rejection.responseCode ?? 0) >= 400 && (rejection.responseCode ?? 0) < 500,
+  );
+  if (temporary) return temporaryRefusal(temporary, firstLine(temporary.response));
+  const first: SmtpFailure = rejections[0] ?? {};
+  const reply = firstLine(first.response);
+  if (RELAY_REPLY.test(reply)) {
+    return failure(
+      'PROVIDER_REJECTED',
+      `SMTP server refuses to relay for this account (${reply}): check the login and the server's relay rules`,
+      first,
+    );
+  }
+  return failure(
+    'RECIPIENT_INVALID',
+    rejections.length === 1
+      ? `SMTP server refused the recipient (${reply})`
+      : `SMTP server refused all ${rejections.length} recipients (${reply})`,
+    first,
+  );
 }

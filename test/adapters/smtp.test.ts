@@ -1,0 +1,859 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { type ParsedMail, simpleParser } from 'mailparser';
+import {
+  type Dispatcher,
+  isMessagePipeError,
+  isProviderError,
+  type Logger,
+  type OutboundEmail,
+  ProviderError,
+  type SendContext,
+  type SmtpConfig,
+} from 'messagepipe';
+import { createMockAdapter } from 'messagepipe/testing';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { SMTP_METADATA_HEADER, SMTP_TAG_HEADER, smtp } from '../../adapters/smtp';
+import { dispatcherWithSender, email, PROJECT } from '../helpers';
+
+// Self-signed certificate for CN=localhost / 127.0.0.1, valid until 2126, made with:
+// openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 36500 -subj /CN=localhost \
+//   -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout key.pem -out cert.pem
+const execFileAsync = promisify(execFile);
+
+const TLS_KEY = readFileSync(new URL('../fixtures/smtp-tls/key.pem', import.meta.url));
+const TLS_CERT = readFileSync(new URL('../fixtures/smtp-tls/cert.pem', import.meta.url));
+
+const USER = 'mailer@acme.test';
+const PASSWORD = 'correct-horse-battery-staple';
+const WRONG_PASSWORD = 'wrong-horse-battery-staple';
+
+/** A message the server received, with its SMTP envelope. */
+interface Delivery {
+  mailFrom: string;
+  rcptTo: string[];
+  secure: boolean;
+  raw: Buffer;
+  parsed: ParsedMail;
+}
+
+/** An smtp-server on 127.0.0.1 that records what it receives and counts connections. */
+interface TestServer {
+  port: number;
+  deliveries: Delivery[];
+  /** Connections opened so far. */
+  connects: number;
+  /** Connections open right now. */
+  open(): number;
+  /** Successful logins so far. */
+  logins: number;
+  close(): Promise<void>;
+}
+
+/** A reply error for smtp-server handlers. */
+function reply(code: number, text: string): Error & { responseCode: number } {
+  return Object.assign(new Error(text), { responseCode: code });
+}
+
+/** Called when the DATA of a `data-stall` recipient arrives (the server never answers it). */
+let onStalledData: () => void = () => {};
+/** Called when a `rcpt-stall` recipient arrives (the server never answers it). */
+let onStalledRcpt: () => void = () => {};
+
+async function startServer(options: Partial<SMTPServerOptions> = {}): Promise<TestServer> {
+  const state = { deliveries: [] as Delivery[], connects: 0, closes: 0, logins: 0 };
+  const server = new SMTPServer({
+    logger: false,
+    disabledCommands: ['STARTTLS'],
+    allowInsecureAuth: true,
+    closeTimeout: 200,
+    onConnect(_session, callback) {
+      state.connects += 1;
+      callback();
+    },
+    onClose() {
+      state.closes += 1;
+    },
+    onAuth(auth, _session, callback) {
+      if (auth.username === USER && auth.password === PASSWORD) {
+        state.logins += 1;
+        callback(null, { user: auth.username });
+      } else {
+        callback(null, { message: '5.7.8 Authentication credentials invalid', responseCode: 535 });
+      }
+    },
+    onMailFrom(address, _session, callback) {
+      if (address.address.startsWith('sender-553@'))
+        callback(reply(553, '5.7.1 Sender address not owned by user'));
+      else callback();
+    },
+    onRcptTo(address, _session, callback) {
+      const local = address.address.split('@')[0];
+      if (local === 'rcpt-450') callback(reply(450, '4.2.1 Mailbox temporarily unavailable'));
+      else if (local === 'rcpt-452') callback(reply(452, '4.5.3 Too many recipients, slow down'));
+      else if (local === 'rcpt-550') callback(reply(550, '5.1.1 No such user here'));
+      else if (local === 'rcpt-relay') callback(reply(554, '5.7.1 Relay access denied'));
+      else if (local === 'rcpt-stall') onStalledRcpt();
+      else callback();
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', async () => {
+        const rcptTo = session.envelope.rcptTo.map((address) => address.address);
+        if (rcptTo.some((address) => address.startsWith('data-stall@'))) {
+          onStalledData();
+          return;
+        }
+        if (rcptTo.some((address) => address.startsWith('data-554@'))) {
+          callback(reply(554, '5.7.1 Message rejected as spam'));
+          return;
+        }
+        const raw = Buffer.concat(chunks);
+        const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+        state.deliveries.push({
+          mailFrom,
+          rcptTo,
+          secure: session.secure,
+          raw,
+          parsed: await simpleParser(raw, { keepCidLinks: true }),
+        });
+        callback();
+      });
+    },
+    ...options,
+  });
+  server.on('error', () => {});
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const address = server.server.address() as net.AddressInfo;
+  return {
+    port: address.port,
+    deliveries: state.deliveries,
+    get connects() {
+      return state.connects;
+    },
+    get logins() {
+      return state.logins;
+    },
+    open: () => state.connects - state.closes,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A TCP server that accepts connections and never says a word. */
+async function startSilentServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Waits until every connection of earlier tests has closed, so connection counts start clean. */
+async function settled(server: TestServer): Promise<void> {
+  await vi.waitFor(() => expect(server.open()).toBe(0), { timeout: 10_000, interval: 20 });
+}
+
+/** Every log line of the file, to check that none holds a password. */
+const logLines: { level: 'debug' | 'warn'; message: string; fields?: Record<string, unknown> }[] = [];
+const logger: Logger = {
+  debug: (message, fields) => logLines.push({ level: 'debug', message, fields }),
+  warn: (message, fields) => logLines.push({ level: 'warn', message, fields }),
+};
+
+function expectNoSecret(value: unknown): void {
+  const text =
+    value instanceof Error
+      ? `${value.message} ${JSON.stringify(value)} ${JSON.stringify((value as { attempts?: unknown }).attempts ?? [])}`
+      : JSON.stringify(value);
+  expect(text).not.toContain(PASSWORD);
+  expect(text).not.toContain(WRONG_PASSWORD);
+}
+
+let mainServer: TestServer;
+let tlsServer: TestServer;
+let greeting421Server: TestServer;
+let silentServer: { port: number; close(): Promise<void> };
+
+function baseConfig(overrides: Partial<SmtpConfig> = {}): SmtpConfig {
+  return {
+    host: '127.0.0.1',
+    port: mainServer.port,
+    secure: false,
+    auth: { user: USER, pass: PASSWORD },
+    ...overrides,
+  };
+}
+
+/** Things to close after each test: adapters and dispatchers hold pooled connections. */
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  onStalledData = () => {};
+  onStalledRcpt = () => {};
+  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
+});
+
+beforeAll(async () => {
+  mainServer = await startServer();
+  tlsServer = await startServer({
+    disabledCommands: [],
+    key: TLS_KEY,
+    cert: TLS_CERT,
+    authOptional: true,
+  });
+  greeting421Server = await startServer({
+    onConnect(_session, callback) {
+      callback(reply(421, '4.3.2 Service not available, closing transmission channel'));
+    },
+  });
+  silentServer = await startSilentServer();
+});
+
+afterAll(async () => {
+  await Promise.all([mainServer.close(), tlsServer.close(), greeting421Server.close(), silentServer.close()]);
+  // No log line of the whole file may hold a password.
+  expectNoSecret(logLines);
+});
+
+/** A dispatcher with the project's email sender ("Acme <noreply@acme.test>") and one SMTP provider. */
+async function pipeWith(
+  config: SmtpConfig,
+  options: { verify?: boolean; extraAdapters?: Parameters<typeof dispatcherWithSender>[0]['adapters'] } = {},
+): Promise<{ pipe: Dispatcher; providerId: string }> {
+  const pipe = await dispatcherWithSender({ adapters: [smtp(), ...(options.extraAdapters ?? [])], logger });
+  cleanups.push(() => pipe.close());
+  const record = await pipe.providers.add(
+    { projectId: PROJECT, channel: 'email', provider: 'smtp', name: 'SMTP', priority: 1, config },
+    { verify: options.verify ?? false },
+  );
+  return { pipe, providerId: record.id };
+}
+
+/** An adapter used directly, with a context whose signal only the test aborts. */
+function directAdapter() {
+  const adapter = smtp();
+  cleanups.push(() => adapter.close?.());
+  return adapter;
+}
+
+function context(
+  config: SmtpConfig,
+  overrides: Partial<SendContext<SmtpConfig>> = {},
+): SendContext<SmtpConfig> {
+  return {
+    config,
+    signal: new AbortController().signal,
+    timeoutMs: 60_000,
+    logger,
+    projectId: PROJECT,
+    providerConfigId: 'smtp-direct',
+    configRevision: '1',
+    idempotencyKey: randomUUID(),
+    ...overrides,
+  };
+}
+
+function outbound(to: string, overrides: Partial<OutboundEmail> = {}): OutboundEmail {
+  return {
+    channel: 'email',
+    from: { email: 'noreply@acme.test', name: 'Acme' },
+    to: [{ email: to }],
+    cc: [],
+    bcc: [],
+    replyTo: [],
+    subject: 'Hello',
+    text: 'Hi there',
+    attachments: [],
+    headers: {},
+    tags: [],
+    metadata: {},
+    ...overrides,
+  };
+}
+
+async function sendFailure(promise: Promise<unknown>): Promise<ProviderError> {
+  const error = await promise.then(
+    () => {
+      throw new Error('expected the send to fail');
+    },
+    (thrown: unknown) => thrown,
+  );
+  if (!isProviderError(error)) throw error;
+  expectNoSecret(error);
+  return error;
+}
+
+describe('smtp adapter: delivery', () => {
+  it('delivers a full message through the Dispatcher, as the server and a mail parser see it', async () => {
+    const { pipe } = await pipeWith(baseConfig());
+    const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]);
+    const before = mainServer.deliveries.length;
+
+    const result = await pipe.send(
+      {
+        ...email,
+        to: ['Ann Example <ann@example.test>', 'bob@example.test'],
+        cc: { email: 'carol@example.test', name: 'Carol' },
+        bcc: ['dave@example.test', 'Eve <eve@example.test>'],
+        replyTo: 'Support <support@acme.test>',
+        subject: 'Your order — №42',
+        text: 'Plain body',
+        html: '<p>HTML body <img src="cid:logo@acme"></p>',
+        attachments: [
+          { filename: 'invoice.txt', content: 'Invoice 42', contentType: 'text/plain' },
+          { filename: 'logo.png', content: png, contentType: 'image/png', contentId: 'logo@acme' },
+        ],
+        headers: { 'X-Campaign': 'spring', 'List-Unsubscribe': '<mailto:unsubscribe@acme.test>' },
+        tags: ['welcome', 'beta, wave 2'],
+        metadata: { orderId: '42', customer: 'Zoë "Z" Ünal', note: 'a long note '.repeat(12).trim() },
+      },
+      { idempotencyKey: 'order-42-confirmation' },
+    );
+
+    expect(result.provider).toBe('smtp');
+    expect(result.attempts.map((attempt) => attempt.outcome)).toEqual(['sent']);
+    expect(mainServer.deliveries).toHaveLength(before + 1);
+    const delivery = mainServer.deliveries.at(-1)!;
+    const { parsed, raw } = delivery;
+
+    // Sender from the project's sender configuration.
+    expect(parsed.from?.value).toEqual([{ address: 'noreply@acme.test', name: 'Acme' }]);
+    expect(delivery.mailFrom).toBe('noreply@acme.test');
+    const addresses = (field: ParsedMail['to']) =>
+      (Array.isArray(field) ? field : field ? [field] : []).flatMap((object) => object.value);
+    expect(addresses(parsed.to)).toEqual([
+      { address: 'ann@example.test', name: 'Ann Example' },
+      { address: 'bob@example.test', name: '' },
+    ]);
+    expect(addresses(parsed.cc)).toEqual([{ address: 'carol@example.test', name: 'Carol' }]);
+    expect(parsed.replyTo?.value).toEqual([{ address: 'support@acme.test', name: 'Support' }]);
+
+    // Bcc: in the envelope, nowhere in the message.
+    expect(parsed.bcc).toBeUndefined();
+    expect(raw.toString('utf8')).not.toMatch(/^bcc:/im);
+    expect(raw.toString('utf8')).not.toContain('dave@example.test');
+    expect(delivery.rcptTo.sort()).toEqual(
+      [
+        'ann@example.test',
+        'bob@example.test',
+        'carol@example.test',
+        'dave@example.test',
+        'eve@example.test',
+      ].sort(),
+    );
+
+    expect(parsed.subject).toBe('Your order — №42');
+    expect(parsed.text?.trim()).toBe('Plain body');
+    expect(parsed.html).toBe('<p>HTML body <img src="cid:logo@acme"></p>');
+    expect(raw.toString('utf8')).toMatch(/multipart\/alternative/i);
+
+    const invoice = parsed.attachments.find((attachment) => attachment.filename === 'invoice.txt');
+    expect(invoice?.content.toString('utf8')).toBe('Invoice 42');
+    expect(invoice?.contentType).toBe('text/plain');
+    expect(invoice?.contentDisposition).toBe('attachment');
+    const logo = parsed.attachments.find((attachment) => attachment.filename === 'logo.png');
+    expect(logo && new Uint8Array(logo.content)).toEqual(png);
+    expect(logo?.cid).toBe('logo@acme');
+    expect(logo?.contentDisposition).toBe('inline');
+
+    expect(parsed.headers.get('x-campaign')).toBe('spring');
+    expect(raw.toString('utf8')).toContain('List-Unsubscribe: <mailto:unsubscribe@acme.test>');
+    const tagLines = parsed.headerLines
+      .filter((line) => line.key === SMTP_TAG_HEADER.toLowerCase())
+      .map((line) => line.line.slice(line.line.indexOf(':') + 1).trim());
+    expect(tagLines).toEqual(['welcome', 'beta, wave 2']);
+    // Metadata: one JSON object, readable in the raw message and folded to short lines.
+    expect(JSON.parse(String(parsed.headers.get(SMTP_METADATA_HEADER.toLowerCase())))).toEqual({
+      orderId: '42',
+      customer: 'Zoë "Z" Ünal',
+      note: 'a long note '.repeat(12).trim(),
+    });
+    const rawHeaders = raw.toString('utf8').split('\r\n\r\n')[0]!;
+    const metadataLine = rawHeaders
+      .split('\r\n')
+      .find((line) => line.toLowerCase().startsWith(`${SMTP_METADATA_HEADER.toLowerCase()}:`));
+    expect(metadataLine).toContain('{"orderId": "42", "customer": "Zo\\u00eb \\"Z\\"');
+    expect(Math.max(...rawHeaders.split('\r\n').map((line) => line.length))).toBeLessThanOrEqual(998);
+
+    // The receipt names the Message-ID the recipient sees.
+    expect(result.messageId).not.toMatch(/[<>]/);
+    expect(parsed.messageId).toBe(`<${result.messageId}>`);
+  });
+
+  it('gives every attempt of one send the same Message-ID, and different sends different ones', async () => {
+    const { pipe } = await pipeWith(baseConfig());
+    const first = await pipe.send(email, { idempotencyKey: 'same-send' });
+    const again = await pipe.send(email, { idempotencyKey: 'same-send' });
+    const other = await pipe.send(email, { idempotencyKey: 'another-send' });
+    expect(again.messageId).toBe(first.messageId);
+    expect(other.messageId).not.toBe(first.messageId);
+    expect(first.messageId).toMatch(/^[0-9a-f]{40}@acme\.test$/);
+  });
+
+  it('keeps a Message-ID header the message sets itself', async () => {
+    const { pipe } = await pipeWith(baseConfig());
+    const result = await pipe.send({ ...email, headers: { 'Message-ID': '<custom-id@acme.test>' } });
+    expect(result.messageId).toBe('custom-id@acme.test');
+    expect(mainServer.deliveries.at(-1)?.parsed.messageId).toBe('<custom-id@acme.test>');
+  });
+
+  it('reuses pooled connections across sends instead of opening one per send', async () => {
+    const { pipe } = await pipeWith(baseConfig({ maxConnections: 2 }));
+    await settled(mainServer);
+    const connectsBefore = mainServer.connects;
+    for (let index = 0; index < 3; index += 1) await pipe.send(email);
+    expect(mainServer.connects - connectsBefore).toBe(1);
+
+    await Promise.all(Array.from({ length: 6 }, () => pipe.send(email)));
+    const opened = mainServer.connects - connectsBefore;
+    expect(opened).toBeGreaterThanOrEqual(1);
+    expect(opened).toBeLessThanOrEqual(2);
+  });
+
+  it('closes the pool on close() and on a config update', async () => {
+    const { pipe, providerId } = await pipeWith(baseConfig());
+    await settled(mainServer);
+    const openBefore = mainServer.open();
+    await pipe.send(email);
+    await vi.waitFor(() => expect(mainServer.open()).toBe(openBefore + 1));
+
+    // An update releases the transport of the old config...
+    await pipe.providers.update(
+      { projectId: PROJECT, id: providerId },
+      { config: { ...baseConfig(), maxConnections: 3 } },
+      { verify: false },
+    );
+    await vi.waitFor(() => expect(mainServer.open()).toBe(openBefore));
+    // ...the next send opens a fresh one...
+    await pipe.send(email);
+    await vi.waitFor(() => expect(mainServer.open()).toBe(openBefore + 1));
+    // ...and close() ends it.
+    await pipe.close();
+    await vi.waitFor(() => expect(mainServer.open()).toBe(openBefore));
+  });
+
+  it('counts a partly refused send as sent, warns about the refused recipients and does not fail over', async () => {
+    const backup = createMockAdapter({ provider: 'sendgrid', channel: 'email' });
+    const { pipe } = await pipeWith(baseConfig(), { extraAdapters: [backup] });
+    await pipe.providers.add(
+      {
+        projectId: PROJECT,
+        channel: 'email',
+        provider: 'sendgrid',
+        name: 'Backup',
+        priority: 2,
+        config: { apiKey: 'SG.backup-key' },
+      },
+      { verify: false },
+    );
+    const warningsBefore = logLines.filter((line) => line.level === 'warn').length;
+
+    const result = await pipe.send({ ...email, to: ['ann@example.test', 'rcpt-550@example.test'] });
+
+    expect(result.provider).toBe('smtp');
+    expect(result.attempts).toHaveLength(1);
+    expect(backup.sent).toHaveLength(0);
+    expect(mainServer.deliveries.at(-1)?.rcptTo).toEqual(['ann@example.test']);
+    const warnings = logLines.filter((line) => line.level === 'warn').slice(warningsBefore);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.message).toMatch(/refused 1/);
+    expect(warnings[0]?.fields).toMatchObject({
+      messageId: result.messageId,
+      rejected: ['rcpt-550@example.test'],
+      replies: [expect.stringContaining('550')],
+    });
+  });
+
+  it('does not implement domains: the dispatcher answers NOT_SUPPORTED', async () => {
+    const { pipe, providerId } = await pipeWith(baseConfig());
+    expect(smtp().domains).toBeUndefined();
+    await expect(pipe.providers.domains({ projectId: PROJECT, id: providerId })).rejects.toMatchObject({
+      code: 'NOT_SUPPORTED',
+    });
+  });
+});
+
+describe('smtp adapter: refusals', () => {
+  it('stops at a 550 recipient refusal without trying the next provider', async () => {
+    const backup = createMockAdapter({ provider: 'sendgrid', channel: 'email' });
+    const { pipe } = await pipeWith(baseConfig(), { extraAdapters: [backup] });
+    await pipe.providers.add(
+      {
+        projectId: PROJECT,
+        channel: 'email',
+        provider: 'sendgrid',
+        name: 'Backup',
+        priority: 2,
+        config: { apiKey: 'SG.backup-key' },
+      },
+      { verify: false },
+    );
+    const error = await sendFailure(pipe.send({ ...email, to: 'rcpt-550@example.test' }));
+    expect(error.code).toBe('RECIPIENT_INVALID');
+    expect(error.failureClass).toBe('message');
+    expect(error.status).toBe(550);
+    expect(error.providerCode).toBe('5.1.1');
+    expect(error.message).toContain('No such user');
+    expect(backup.sent).toHaveLength(0);
+  });
+
+  it('reports a refusal of every recipient: temporary if any refusal was temporary', async () => {
+    const adapter = directAdapter();
+    const config = baseConfig();
+
+    const invalid = await sendFailure(
+      adapter.send(
+        outbound('rcpt-550@example.test', { cc: [{ email: 'rcpt-550@other.test' }] }),
+        context(config),
+      ),
+    );
+    expect(invalid.code).toBe('RECIPIENT_INVALID');
+    expect(invalid.message).toMatch(/all 2 recipients/);
+
+    const busy = await sendFailure(adapter.send(outbound('rcpt-450@example.test'), context(config)));
+    expect(busy).toMatchObject({ code: 'PROVIDER_UNAVAILABLE', failureClass: 'transient', status: 450 });
+    expect(busy.ambiguous).toBe(false);
+
+    const mixed = await sendFailure(
+      adapter.send(
+        outbound('rcpt-550@example.test', { cc: [{ email: 'rcpt-450@example.test' }] }),
+        context(config),
+      ),
+    );
+    expect(mixed).toMatchObject({ code: 'PROVIDER_UNAVAILABLE', status: 450 });
+
+    const limited = await sendFailure(adapter.send(outbound('rcpt-452@example.test'), context(config)));
+    expect(limited).toMatchObject({ code: 'PROVIDER_RATE_LIMITED', failureClass: 'transient', status: 452 });
+
+    const relay = await sendFailure(adapter.send(outbound('rcpt-relay@example.test'), context(config)));
+    expect(relay).toMatchObject({ code: 'PROVIDER_REJECTED', failureClass: 'provider', status: 554 });
+  });
+
+  it('maps a 554 reply to DATA to MESSAGE_REJECTED and a 553 sender refusal to SENDER_UNVERIFIED', async () => {
+    const adapter = directAdapter();
+    const rejected = await sendFailure(
+      adapter.send(outbound('data-554@example.test'), context(baseConfig())),
+    );
+    expect(rejected).toMatchObject({ code: 'MESSAGE_REJECTED', failureClass: 'message', status: 554 });
+    expect(rejected.message).toContain('spam');
+
+    const sender = await sendFailure(
+      adapter.send(
+        outbound('ann@example.test', { from: { email: 'sender-553@acme.test' } }),
+        context(baseConfig()),
+      ),
+    );
+    expect(sender).toMatchObject({ code: 'SENDER_UNVERIFIED', failureClass: 'provider', status: 553 });
+  });
+
+  it('keeps using the pooled connection after a refused message', async () => {
+    const adapter = directAdapter();
+    const config = baseConfig({ maxConnections: 1 });
+    const connectsBefore = mainServer.connects;
+    await sendFailure(adapter.send(outbound('rcpt-550@example.test'), context(config)));
+    await adapter.send(outbound('ann@example.test'), context(config));
+    expect(mainServer.connects - connectsBefore).toBe(1);
+  });
+});
+
+describe('smtp adapter: credentials', () => {
+  it('maps a 535 login refusal to PROVIDER_INVALID_CREDENTIALS, without the password anywhere', async () => {
+    const { pipe } = await pipeWith(baseConfig({ auth: { user: USER, pass: WRONG_PASSWORD } }));
+    const failure = await pipe.send(email).catch((error: unknown) => error);
+    expect(isMessagePipeError(failure)).toBe(true);
+    expectNoSecret(failure);
+    const attempt = (failure as { attempts: { error?: { code: string; status?: number } }[] }).attempts[0];
+    expect(attempt?.error).toMatchObject({ code: 'PROVIDER_INVALID_CREDENTIALS', status: 535 });
+
+    const direct = await sendFailure(
+      directAdapter().send(
+        outbound('ann@example.test'),
+        context(baseConfig({ auth: { user: USER, pass: WRONG_PASSWORD } })),
+      ),
+    );
+    expect(direct).toMatchObject({ code: 'PROVIDER_INVALID_CREDENTIALS', failureClass: 'provider' });
+    expect(direct.message).toContain('535');
+  });
+
+  it('maps a server that demands a login nobody configured to PROVIDER_INVALID_CREDENTIALS', async () => {
+    const error = await sendFailure(
+      directAdapter().send(outbound('ann@example.test'), context(baseConfig({ auth: undefined }))),
+    );
+    expect(error).toMatchObject({ code: 'PROVIDER_INVALID_CREDENTIALS', status: 530 });
+  });
+
+  it('verifies a login with EHLO and AUTH only, and stores it as valid', async () => {
+    const deliveriesBefore = mainServer.deliveries.length;
+    const loginsBefore = mainServer.logins;
+    const { pipe, providerId } = await pipeWith(baseConfig(), { verify: true });
+    const record = await pipe.providers.get({ projectId: PROJECT, id: providerId });
+    expect(record.credentials.status).toBe('valid');
+    expect(mainServer.logins).toBe(loginsBefore + 1);
+    expect(mainServer.deliveries).toHaveLength(deliveriesBefore);
+    expect(JSON.stringify(record)).not.toContain(PASSWORD);
+  });
+
+  it('refuses to store a login the server rejects, and validate() reports the reason', async () => {
+    const pipe = await dispatcherWithSender({ adapters: [smtp()], logger });
+    cleanups.push(() => pipe.close());
+    const badConfig = baseConfig({ auth: { user: USER, pass: WRONG_PASSWORD } });
+    const add = {
+      projectId: PROJECT,
+      channel: 'email' as const,
+      provider: 'smtp',
+      name: 'SMTP',
+      config: badConfig,
+    };
+    const error = await pipe.providers.add(add).catch((thrown: unknown) => thrown);
+    expect(error).toMatchObject({ code: 'PROVIDER_INVALID_CREDENTIALS' });
+    expect((error as Error).message).toContain('535');
+    expectNoSecret(error);
+
+    const record = await pipe.providers.add(add, { verify: false });
+    const validation = await pipe.providers.validate({ projectId: PROJECT, id: record.id });
+    expect(validation.valid).toBe(false);
+    expect(validation.reason).toContain('535');
+    expectNoSecret(validation);
+  });
+
+  it('throws a transient error from verify when it cannot reach the server', async () => {
+    const adapter = smtp();
+    const port = await closedPort();
+    const verifyContext = { signal: new AbortController().signal, timeoutMs: 5_000, logger };
+    const refused = await sendFailure(adapter.verify!(baseConfig({ port }), verifyContext));
+    expect(refused).toMatchObject({ code: 'NETWORK_ERROR', failureClass: 'transient' });
+
+    const busy = await sendFailure(
+      adapter.verify!(baseConfig({ port: greeting421Server.port }), verifyContext),
+    );
+    expect(busy).toMatchObject({ code: 'PROVIDER_UNAVAILABLE', failureClass: 'transient', status: 421 });
+  });
+});
+
+describe('smtp adapter: connections and timeouts', () => {
+  it('maps a 421 greeting to PROVIDER_UNAVAILABLE', async () => {
+    const error = await sendFailure(
+      directAdapter().send(
+        outbound('ann@example.test'),
+        context(baseConfig({ port: greeting421Server.port })),
+      ),
+    );
+    expect(error).toMatchObject({ code: 'PROVIDER_UNAVAILABLE', failureClass: 'transient', status: 421 });
+    expect(error.message).toContain('Service not available');
+  });
+
+  it('maps a refused connection to a NETWORK_ERROR that is safe to fail over', async () => {
+    const port = await closedPort();
+    const error = await sendFailure(
+      directAdapter().send(outbound('ann@example.test'), context(baseConfig({ port }))),
+    );
+    expect(error).toMatchObject({ code: 'NETWORK_ERROR', failureClass: 'transient', ambiguous: false });
+    expect(error.message).toContain('ECONNREFUSED');
+  });
+
+  it('fails over from a server that never answers', async () => {
+    const backup = createMockAdapter({ provider: 'sendgrid', channel: 'email' });
+    const { pipe } = await pipeWith(baseConfig({ port: silentServer.port, timeoutMs: 1_000 }), {
+      extraAdapters: [backup],
+    });
+    await pipe.providers.add(
+      {
+        projectId: PROJECT,
+        channel: 'email',
+        provider: 'sendgrid',
+        name: 'Backup',
+        priority: 2,
+        config: { apiKey: 'SG.backup-key' },
+      },
+      { verify: false },
+    );
+    const result = await pipe.send(email);
+    expect(result.provider).toBe('sendgrid');
+    expect(result.attempts[0]).toMatchObject({ provider: 'smtp', error: { code: 'PROVIDER_TIMEOUT' } });
+  });
+
+  it('reports a silent server as a timeout before anything was sent', async () => {
+    const error = await sendFailure(
+      directAdapter().send(
+        outbound('ann@example.test'),
+        context(baseConfig({ port: silentServer.port }), { timeoutMs: 1_000 }),
+      ),
+    );
+    expect(error).toMatchObject({ code: 'PROVIDER_TIMEOUT', failureClass: 'transient', ambiguous: false });
+  });
+
+  it('marks a timeout ambiguous only once the message body was on its way', async () => {
+    const adapter = directAdapter();
+    const beforeData = await sendFailure(
+      adapter.send(outbound('rcpt-stall@example.test'), context(baseConfig(), { timeoutMs: 1_000 })),
+    );
+    expect(beforeData).toMatchObject({ code: 'PROVIDER_TIMEOUT', ambiguous: false });
+
+    const afterData = await sendFailure(
+      adapter.send(outbound('data-stall@example.test'), context(baseConfig(), { timeoutMs: 1_000 })),
+    );
+    expect(afterData).toMatchObject({ code: 'PROVIDER_TIMEOUT', ambiguous: true });
+    expect(afterData.message).toMatch(/may have been delivered/);
+  });
+
+  it('rejects at once when aborted and leaves no wedged connection in the pool', async () => {
+    const adapter = directAdapter();
+    const config = baseConfig({ maxConnections: 1 });
+    const dataArrived = new Promise<void>((resolve) => {
+      onStalledData = resolve;
+    });
+    const controller = new AbortController();
+    // The dispatcher aborts with its own timeout error; the adapter marks it ambiguous since DATA had started.
+    const timeout = new ProviderError('PROVIDER_TIMEOUT', 'smtp did not answer within 60000 ms', {
+      provider: 'smtp',
+      ambiguous: true,
+    });
+    const stalled = adapter.send(
+      outbound('data-stall@example.test'),
+      context(config, { signal: controller.signal }),
+    );
+    await dataArrived;
+    controller.abort(timeout);
+    const error = await sendFailure(stalled);
+    expect(error).toMatchObject({ code: 'PROVIDER_TIMEOUT', ambiguous: true });
+
+    // The only connection of the pool was freed: the next send goes through.
+    const receipt = await adapter.send(outbound('ann@example.test'), context(config));
+    expect(receipt.messageId).toMatch(/@acme\.test$/);
+  });
+
+  it('does not mark an abort ambiguous when the body was not sent, and passes other abort reasons on', async () => {
+    const adapter = directAdapter();
+    const timedOut = new AbortController();
+    const rcptArrived = new Promise<void>((resolve) => {
+      onStalledRcpt = resolve;
+    });
+    const pending = adapter.send(
+      outbound('rcpt-stall@example.test'),
+      context(baseConfig(), { signal: timedOut.signal }),
+    );
+    await rcptArrived;
+    timedOut.abort(new ProviderError('PROVIDER_TIMEOUT', 'timed out', { provider: 'smtp', ambiguous: true }));
+    expect(await sendFailure(pending)).toMatchObject({ code: 'PROVIDER_TIMEOUT', ambiguous: false });
+
+    const cancelled = new AbortController();
+    const reason = new Error('caller gave up');
+    cancelled.abort(reason);
+    await expect(
+      adapter.send(outbound('ann@example.test'), context(baseConfig(), { signal: cancelled.signal })),
+    ).rejects.toBe(reason);
+  });
+});
+
+describe('smtp adapter: TLS', () => {
+  it('refuses a self-signed certificate on STARTTLS by default', async () => {
+    const error = await sendFailure(
+      directAdapter().send(
+        outbound('ann@example.test'),
+        context(baseConfig({ port: tlsServer.port, auth: undefined })),
+      ),
+    );
+    expect(error).toMatchObject({ code: 'PROVIDER_REJECTED', failureClass: 'provider' });
+    expect(error.message).toMatch(/TLS certificate/);
+    expect(error.message).toMatch(/self-signed/);
+    expect(error.message).toMatch(/rejectUnauthorized/);
+    expect(tlsServer.deliveries).toHaveLength(0);
+  });
+
+  it('accepts it when the config turns certificate checks off, warning once', async () => {
+    const warningsBefore = logLines.filter((line) => line.level === 'warn').length;
+    const config = baseConfig({ port: tlsServer.port, tls: { rejectUnauthorized: false } });
+    const { pipe } = await pipeWith(config, { verify: true });
+    await pipe.send(email);
+    await pipe.send(email);
+
+    expect(tlsServer.deliveries).toHaveLength(2);
+    expect(tlsServer.deliveries.every((delivery) => delivery.secure)).toBe(true);
+    const warnings = logLines.filter((line) => line.level === 'warn').slice(warningsBefore);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.message).toMatch(/rejectUnauthorized: false/);
+    expect(warnings[0]?.message).toContain(`127.0.0.1:${tlsServer.port}`);
+    expectNoSecret(warnings);
+  });
+
+  it('explains a TLS handshake with a server that does not speak TLS on that port', async () => {
+    const error = await sendFailure(
+      directAdapter().send(outbound('ann@example.test'), context(baseConfig({ secure: true }))),
+    );
+    expect(error).toMatchObject({ code: 'PROVIDER_REJECTED', failureClass: 'provider' });
+    expect(error.message).toMatch(/check that secure matches the port/);
+  });
+});
+
+describe('smtp adapter: without nodemailer', () => {
+  it('fails with ADAPTER_MISSING naming the package to install', async () => {
+    // A separate Node process whose module resolution cannot find nodemailer, as in an app that did not install it.
+    const dir = await mkdtemp(join(tmpdir(), 'messagepipe-smtp-'));
+    try {
+      const hook = join(dir, 'no-nodemailer.mjs');
+      await writeFile(
+        hook,
+        `export async function resolve(specifier, context, next) {
+  if (specifier === 'nodemailer' || specifier.startsWith('nodemailer/')) {
+    const error = new Error("Cannot find package 'nodemailer' imported from " + context.parentURL);
+    error.code = 'ERR_MODULE_NOT_FOUND';
+    throw error;
+  }
+  return next(specifier, context);
+}
+`,
+      );
+      const script = join(dir, 'send.mts');
+      await writeFile(
+        script,
+        `import { smtp } from ${JSON.stringify(fileURLToPath(new URL('../../adapters/smtp.ts', import.meta.url)))};
+const message = ${JSON.stringify(outbound('ann@example.test'))};
+const context = { config: { host: '127.0.0.1', port: 1, secure: false }, signal: new AbortController().signal,
+  timeoutMs: 1000, logger: { debug() {}, warn() {} }, projectId: 'p', providerConfigId: 'c', configRevision: '1',
+  idempotencyKey: 'k' };
+const error = await smtp().send(message, context).catch((thrown) => thrown);
+console.log(JSON.stringify({ code: error.code, message: error.message }));
+`,
+      );
+      const register = `data:text/javascript,import{register}from'node:module';register(${JSON.stringify(pathToFileURL(hook).href)})`;
+      const { stdout } = await execFileAsync(
+        process.execPath,
+        ['--import', 'tsx', '--import', register, script],
+        {
+          cwd: fileURLToPath(new URL('../..', import.meta.url)),
+        },
+      );
+      const outcome = JSON.parse(stdout.trim().split('\n').at(-1)!);
+      expect(outcome.code).toBe('ADAPTER_MISSING');
+      expect(outcome.message).toContain('npm install nodemailer');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -16,6 +16,7 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     testing: 'src/testing/index.ts',
+    queue: 'src/queue/index.ts',
     ...Object.fromEntries(adapterNames.map((name) => [`adapters/${name}`, `adapters/${name}.ts`])),
   },
   format: ['esm', 'cjs'],

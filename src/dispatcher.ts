@@ -88,6 +88,9 @@ const envelopeSchema = z.looseObject({
 
 const DEFAULT_ATTEMPT_TIMEOUT_MS = 15_000;
 const DEFAULT_SEND_TIMEOUT_MS = 60_000;
+const MAX_OPENED_CONFIGS = 10_000;
+
+type OpenedConfig = ReturnType<ProvidersApi['openConfig']>;
 
 /**
  * Sends email and SMS through a project's providers in priority order, failing over from one to the next, and
@@ -109,6 +112,11 @@ export class Dispatcher {
   readonly #events: Emitter<DispatcherEvents>;
   readonly #engine: FailoverEngine;
   readonly #tracing: Tracing | undefined;
+  /**
+   * Opened (unsealed, merged) configs by provider config id, so a send does not decode secrets every time. Keyed
+   * on the stored secrets text too, so a record changed by another process is opened again.
+   */
+  readonly #openedConfigs = new Map<string, { secrets: string; version: number; opened: OpenedConfig }>();
   #closed = false;
 
   constructor(options: DispatcherOptions) {
@@ -120,7 +128,10 @@ export class Dispatcher {
       codec,
       logger,
       timeoutMs: options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS,
-      onProviderReleased: (id) => this.#engine.forget(id),
+      onProviderReleased: (id) => {
+        this.#engine.forget(id);
+        this.#openedConfigs.delete(id);
+      },
     };
     this.#events = new Emitter(logger);
     this.#engine = new FailoverEngine(
@@ -283,6 +294,19 @@ export class Dispatcher {
     return sender;
   }
 
+  #open(record: StoredProviderRecord): OpenedConfig {
+    const cached = this.#openedConfigs.get(record.id);
+    if (cached && cached.version === record.version && cached.secrets === record.secrets)
+      return cached.opened;
+    const opened = this.providers.openConfig(record);
+    // Shared by every send of this revision: no adapter may change what the next send gets.
+    deepFreeze(opened.config);
+    // Bounded: a process that sees an unbounded number of provider configs starts over rather than grow.
+    if (this.#openedConfigs.size >= MAX_OPENED_CONFIGS) this.#openedConfigs.clear();
+    this.#openedConfigs.set(record.id, { secrets: record.secrets, version: record.version, opened });
+    return opened;
+  }
+
   /** One try of one provider: never throws for a provider failure, only reports it. */
   async #attempt(
     record: StoredProviderRecord,
@@ -301,7 +325,7 @@ export class Dispatcher {
     let outcome: { attempt: Attempt; error?: ProviderError };
     try {
       const adapter = this.#core.catalog.adapterFor(record.provider);
-      const opened = this.providers.openConfig(record);
+      const opened = this.#open(record);
       secrets = opened.secrets;
       const configured =
         typeof opened.config.timeoutMs === 'number' ? opened.config.timeoutMs : this.#core.timeoutMs;
@@ -314,7 +338,9 @@ export class Dispatcher {
             providerConfigId: record.id,
             configRevision: String(record.version),
             idempotencyKey: base.idempotencyKey,
-            signal: attemptSignal,
+            get signal() {
+              return attemptSignal();
+            },
             timeoutMs,
             logger: this.#core.logger,
           }),

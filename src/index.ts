@@ -33,7 +33,10 @@ export {
   type ProviderErrorOptions,
   type ValidationIssue,
 } from './errors';
-export type { DispatcherEventName, DispatcherEvents, SendEventBase } from './events';
+export type { BreakerEvent, DispatcherEventName, DispatcherEvents, SendEventBase } from './events';
+export type { BreakerState, CircuitBreakerOptions } from './failover/breaker';
+export type { RetryOptions } from './failover/engine';
+export type { ProviderStats } from './failover/stats';
 export type {
   AddProviderInput,
   ListProvidersInput,
@@ -81,6 +84,7 @@ export type { GetSenderInput, SendersApi } from './senders-api';
 export { CachingProviderStore, type ProviderCacheOptions } from './store/caching';
 export { compareProviderRecords, InMemoryProviderStore } from './store/in-memory';
 export type { ProviderCursor, ProviderListFilter, ProviderScanPage, ProviderStore } from './store/types';
+export type { SpanLike, TracerLike, TracingOptions } from './telemetry';
 export type {
   Attempt,
   AttemptError,

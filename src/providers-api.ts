@@ -408,7 +408,7 @@ export class ProvidersApi {
   ): Promise<T> {
     const timeoutMs = typeof config.timeoutMs === 'number' ? config.timeoutMs : this.#core.timeoutMs;
     try {
-      const result = await withTimeout((signal) => call(signal, timeoutMs), {
+      const result = await withTimeout((signal) => call(signal(), timeoutMs), {
         timeoutMs,
         provider,
         ambiguousOnTimeout: false,

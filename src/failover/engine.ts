@@ -175,47 +175,54 @@ export class FailoverEngine {
     runAttempt: AttemptRunner<C>,
     signal: AbortSignal | undefined,
   ): Promise<ProviderError | undefined> {
+    const attemptOnce = async (): Promise<ProviderError | undefined> => {
+      let outcome: Awaited<ReturnType<AttemptRunner<C>>>;
+      try {
+        outcome = await runAttempt(candidate, Math.max(1, deadline - this.#now()), attempts.length + 1);
+      } catch (aborted) {
+        throw new AbortError(aborted as Error);
+      }
+      this.#record(base, attempts, outcome.attempt);
+      this.#breakers?.record(candidate.id, outcome.error?.failureClass);
+      return outcome.error;
+    };
     const retry = this.#policy.retry;
+    let first: ProviderError | undefined;
+    try {
+      first = await attemptOnce();
+    } catch (error) {
+      throw error instanceof AbortError ? error.originalError : error;
+    }
+    // The common case, success, never enters the retry machinery.
+    const retries = retry ? (retry.retries ?? 2) : 0;
+    if (!first || !retry || retries < 1 || !this.#retryable(first, candidate.id, probe)) return first;
+
+    let previous = first;
     let retryNumber = 0;
     try {
       await pRetry(
         async () => {
-          let outcome: Awaited<ReturnType<AttemptRunner<C>>>;
-          try {
-            outcome = await runAttempt(candidate, Math.max(1, deadline - this.#now()), attempts.length + 1);
-          } catch (aborted) {
-            throw new AbortError(aborted as Error);
+          retryNumber++;
+          const delayMs = backoffDelay(retry, retryNumber, previous.retryAfterMs);
+          // Waiting past the deadline helps nobody: fail over to the next provider instead.
+          if (this.#now() + delayMs >= deadline) throw new AbortError(previous);
+          if (this.#events.has('retry:scheduled')) {
+            this.#events.emit('retry:scheduled', {
+              ...base,
+              attempt: attempts[attempts.length - 1]!,
+              delayMs,
+              retryNumber,
+            });
           }
-          this.#record(base, attempts, outcome.attempt);
-          this.#breakers?.record(candidate.id, outcome.error?.failureClass);
-          if (!outcome.error) return;
-          if (!this.#retryable(outcome.error, candidate.id, probe)) throw new AbortError(outcome.error);
-          throw outcome.error;
+          await sleep(delayMs, signal);
+          const error = await attemptOnce();
+          if (!error) return;
+          previous = error;
+          if (!this.#retryable(error, candidate.id, probe)) throw new AbortError(error);
+          throw error;
         },
-        {
-          retries: retry && !probe ? (retry.retries ?? 2) : 0,
-          // Delays are computed in onFailedAttempt, where Retry-After and the deadline are known.
-          minTimeout: 0,
-          factor: 1,
-          signal,
-          onFailedAttempt: async ({ error, retriesLeft }) => {
-            if (retriesLeft <= 0 || !retry) return;
-            const failed = error as ProviderError;
-            retryNumber++;
-            const delayMs = backoffDelay(retry, retryNumber, failed.retryAfterMs);
-            // Waiting past the deadline helps nobody: fail over to the next provider instead.
-            if (this.#now() + delayMs >= deadline) throw failed;
-            if (this.#events.has('retry:scheduled')) {
-              this.#events.emit('retry:scheduled', {
-                ...base,
-                attempt: attempts[attempts.length - 1]!,
-                delayMs,
-                retryNumber,
-              });
-            }
-            await sleep(delayMs, signal);
-          },
-        },
+        // Delays are computed above, where Retry-After and the deadline are known.
+        { retries: retries - 1, minTimeout: 0, factor: 1, signal },
       );
       return undefined;
     } catch (error) {

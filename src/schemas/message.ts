@@ -180,6 +180,6 @@ export function deepFreeze<T>(value: T): T {
   if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
   // Typed arrays cannot be frozen; attachments are copied at normalisation instead.
   if (ArrayBuffer.isView(value)) return value;
-  for (const child of Object.values(value)) deepFreeze(child);
+  for (const key in value) deepFreeze((value as Record<string, unknown>)[key]);
   return Object.freeze(value);
 }

@@ -1,4 +1,5 @@
 import type { Channel, SenderConfig, StoredProviderRecord } from '../types';
+import { cloneData } from './clone';
 import type { ProviderListFilter, ProviderScanPage, ProviderStore } from './types';
 
 /** Options of {@link CachingProviderStore} (and `new Dispatcher({ cache })`). */
@@ -73,7 +74,7 @@ export class CachingProviderStore implements ProviderStore {
     const channel = filter.channel;
     return records
       .filter((record) => channel === undefined || record.channel === channel)
-      .map((record) => structuredClone(record));
+      .map((record) => cloneData(record));
   }
 
   async getSender(projectId: string, channel: Channel): Promise<SenderConfig | undefined> {
@@ -84,7 +85,7 @@ export class CachingProviderStore implements ProviderStore {
       entry.senders.set(channel, slot);
     }
     const sender = await this.#read(slot, () => this.#inner.getSender(projectId, channel));
-    return sender && structuredClone(sender);
+    return sender && cloneData(sender);
   }
 
   getProvider(projectId: string, id: string): Promise<StoredProviderRecord | undefined> {

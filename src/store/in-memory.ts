@@ -1,5 +1,6 @@
 import { MessagePipeError } from '../errors';
 import type { Channel, SenderConfig, StoredProviderRecord } from '../types';
+import { cloneData } from './clone';
 import type { ProviderListFilter, ProviderScanPage, ProviderStore } from './types';
 
 /** Orders records the way every store must: priority, then creation time, then id. */
@@ -26,26 +27,26 @@ export class InMemoryProviderStore implements ProviderStore {
     if (project.has(record.id)) {
       throw new MessagePipeError('CONFLICT', `A provider with id ${record.id} already exists`);
     }
-    project.set(record.id, structuredClone(record));
+    project.set(record.id, cloneData(record));
   }
 
   async getProvider(projectId: string, id: string): Promise<StoredProviderRecord | undefined> {
     const record = this.#providers.get(projectId)?.get(id);
-    return record && structuredClone(record);
+    return record && cloneData(record);
   }
 
   async listProviders(projectId: string, filter: ProviderListFilter = {}): Promise<StoredProviderRecord[]> {
     const records = [...(this.#providers.get(projectId)?.values() ?? [])].filter(
       (record) => filter.channel === undefined || record.channel === filter.channel,
     );
-    return records.sort(compareProviderRecords).map((record) => structuredClone(record));
+    return records.sort(compareProviderRecords).map((record) => cloneData(record));
   }
 
   async replaceProvider(record: StoredProviderRecord, expectedVersion: number): Promise<boolean> {
     const project = this.#providers.get(record.projectId);
     const current = project?.get(record.id);
     if (!project || !current || current.version !== expectedVersion) return false;
-    project.set(record.id, structuredClone(record));
+    project.set(record.id, cloneData(record));
     return true;
   }
 
@@ -58,7 +59,7 @@ export class InMemoryProviderStore implements ProviderStore {
       const ids = [...this.#providers.get(projectId)!.keys()].sort(compareText);
       for (const id of ids) {
         if (after && projectId === after.projectId && id <= after.id) continue;
-        found.push(structuredClone(this.#providers.get(projectId)!.get(id)!));
+        found.push(cloneData(this.#providers.get(projectId)!.get(id)!));
         if (found.length >= limit) return found;
       }
     }
@@ -71,11 +72,11 @@ export class InMemoryProviderStore implements ProviderStore {
 
   async getSender(projectId: string, channel: Channel): Promise<SenderConfig | undefined> {
     const sender = this.#senders.get(senderKey(projectId, channel));
-    return sender && structuredClone(sender);
+    return sender && cloneData(sender);
   }
 
   async putSender(sender: SenderConfig): Promise<void> {
-    this.#senders.set(senderKey(sender.projectId, sender.channel), structuredClone(sender));
+    this.#senders.set(senderKey(sender.projectId, sender.channel), cloneData(sender));
   }
 
   #project(projectId: string): Map<string, StoredProviderRecord> {

@@ -1,0 +1,196 @@
+/**
+ * Scenario 1: dispatch overhead. The Dispatcher with no-op adapters, a hand-written try/catch fallback loop over the
+ * same adapters, and notifme-sdk's `fallback` strategy with two custom providers, side by side in one process:
+ * healthy primary, and primary always failing.
+ */
+import { createRequire } from 'node:module';
+import {
+  type Adapter,
+  type AnyAdapter,
+  Dispatcher,
+  defineAdapter,
+  type OutboundEmail,
+  ProviderError,
+  type SendContext,
+} from 'messagepipe';
+import { z } from 'zod';
+import { type BenchReport, median, round, runIfMain, throughput } from './report';
+
+const SENDS = Number(process.env.BENCH_SENDS ?? 200_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const PROJECT = 'bench';
+
+interface NotifmeSdk {
+  logger: { configure(options: { silent: boolean }): void };
+  send(request: { email: Record<string, string> }): Promise<{ status: string }>;
+}
+type NotifmeConstructor = new (options: Record<string, unknown>) => NotifmeSdk;
+
+function adapters(primaryFails: boolean): [Adapter<'email', unknown>, Adapter<'email', unknown>] {
+  const schema = z.object({});
+  const primary = defineAdapter({
+    provider: 'primary',
+    channel: 'email',
+    configSchema: schema,
+    async send() {
+      if (primaryFails) throw new ProviderError('PROVIDER_UNAVAILABLE', 'HTTP 503', { provider: 'primary', status: 503 });
+      return { messageId: 'primary-id' };
+    },
+  });
+  const secondary = defineAdapter({
+    provider: 'secondary',
+    channel: 'email',
+    configSchema: schema,
+    async send() {
+      return { messageId: 'secondary-id' };
+    },
+  });
+  return [primary, secondary];
+}
+
+async function dispatcherFor(pair: AnyAdapter[]): Promise<Dispatcher> {
+  const pipe = new Dispatcher({ adapters: pair });
+  await pipe.senders.set({ projectId: PROJECT, channel: 'email', senderEmail: 'noreply@acme.test' });
+  for (const [index, adapter] of pair.entries()) {
+    await pipe.providers.add({
+      projectId: PROJECT,
+      channel: 'email',
+      provider: adapter.provider,
+      name: adapter.provider,
+      priority: index + 1,
+      config: {},
+    });
+  }
+  return pipe;
+}
+
+/** What a careful developer writes by hand: try each adapter in order, catch, move on. */
+function handLoop(pair: AnyAdapter[]): (message: OutboundEmail) => Promise<string> {
+  const controller = new AbortController();
+  const ctx: SendContext<unknown> = {
+    config: {},
+    projectId: PROJECT,
+    providerConfigId: 'hand',
+    configRevision: '1',
+    idempotencyKey: 'hand',
+    signal: controller.signal,
+    timeoutMs: 15_000,
+    logger: { debug() {}, warn() {} },
+  };
+  return async (message) => {
+    let lastError: unknown;
+    for (const adapter of pair) {
+      try {
+        return (await adapter.send(message, ctx)).messageId;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw lastError;
+  };
+}
+
+function notifmeFor(primaryFails: boolean): NotifmeSdk {
+  const require = createRequire(import.meta.url);
+  const NotifmeSdk = (require('notifme-sdk') as { default: NotifmeConstructor }).default;
+  const sdk = new NotifmeSdk({
+    useNotificationCatcher: false,
+    channels: {
+      email: {
+        multiProviderStrategy: 'fallback',
+        providers: [
+          {
+            type: 'custom',
+            id: 'primary',
+            send: async () => {
+              if (primaryFails) throw new Error('HTTP 503');
+              return 'primary-id';
+            },
+          },
+          { type: 'custom', id: 'secondary', send: async () => 'secondary-id' },
+        ],
+      },
+    },
+  });
+  // `mute()` swaps winston transports and leaks; `silent` just drops the lines.
+  sdk.logger.configure({ silent: true });
+  return sdk;
+}
+
+const emailInput = {
+  projectId: PROJECT,
+  channel: 'email' as const,
+  to: 'ann@example.test',
+  subject: 'Hello',
+  text: 'Hi Ann',
+};
+
+const outbound: OutboundEmail = {
+  channel: 'email',
+  from: { email: 'noreply@acme.test' },
+  to: [{ email: 'ann@example.test' }],
+  cc: [],
+  bcc: [],
+  replyTo: [],
+  subject: 'Hello',
+  text: 'Hi Ann',
+  attachments: [],
+  headers: {},
+  tags: [],
+  metadata: {},
+};
+
+export async function run(): Promise<BenchReport> {
+  const rows: BenchReport['rows'] = [];
+  const notes: string[] = [];
+  for (const primaryFails of [false, true]) {
+    const pair = adapters(primaryFails);
+    const pipe = await dispatcherFor(pair);
+    const loop = handLoop(pair);
+    const notifme = notifmeFor(primaryFails);
+    const notifmeRequest = { email: { from: 'noreply@acme.test', to: 'ann@example.test', subject: 'Hello', text: 'Hi Ann' } };
+
+    // Warm up every contender, then measure them in turns so drift hits all alike.
+    await throughput(2000, () => pipe.send(emailInput));
+    await throughput(2000, () => loop(outbound));
+    await throughput(2000, () => notifme.send(notifmeRequest));
+    const rates = { dispatcher: [] as number[], loop: [] as number[], notifme: [] as number[] };
+    await median(ROUNDS, async () => {
+      rates.dispatcher.push(await throughput(SENDS, () => pipe.send(emailInput)));
+      rates.loop.push(await throughput(SENDS, () => loop(outbound)));
+      rates.notifme.push(await throughput(SENDS, () => notifme.send(notifmeRequest)));
+      return 0;
+    });
+    const mid = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+    const dispatcher = mid(rates.dispatcher);
+    const loopRate = mid(rates.loop);
+    const notifmeRate = mid(rates.notifme);
+    const scenario = primaryFails ? 'primary always failing' : 'healthy primary';
+    rows.push({
+      scenario,
+      'dispatcher sends/s': Math.round(dispatcher),
+      'hand loop sends/s': Math.round(loopRate),
+      'notifme-sdk sends/s': Math.round(notifmeRate),
+      'dispatcher / notifme': round(dispatcher / notifmeRate),
+      'dispatcher / hand loop': round(dispatcher / loopRate),
+    });
+    const vsNotifme = dispatcher / notifmeRate;
+    const vsLoop = dispatcher / loopRate;
+    notes.push(
+      `${scenario}: ${round(vsNotifme)}× notifme-sdk (target ≥ 4×: ${vsNotifme >= 4 ? 'met' : 'NOT met'}), ` +
+        `${round(vsLoop)}× the hand loop (target ≥ 0.5×: ${vsLoop >= 0.5 ? 'met' : 'NOT met'})`,
+    );
+    if (primaryFails) {
+      const stats = pipe.stats().find((entry) => entry.provider === 'primary');
+      notes.push(
+        `primary always failing: the circuit breaker let ${stats?.attempts ?? 0} of ${stats ? stats.attempts + stats.skipped : 0} ` +
+          'sends reach the dead primary; the rest skipped it.',
+      );
+    }
+    await pipe.close();
+  }
+  notes.push(`${SENDS} sequential sends per contender per round, median of ${ROUNDS} interleaved rounds.`);
+  return { title: 'Dispatch overhead: Dispatcher vs hand-written loop vs notifme-sdk', rows, notes };
+}
+
+runIfMain(import.meta.url, run);

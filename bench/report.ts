@@ -1,0 +1,46 @@
+/** What every benchmark module returns: a titled table, plus notes (targets met or not, and why). */
+export interface BenchReport {
+  title: string;
+  rows: Array<Record<string, string | number>>;
+  notes?: string[];
+}
+
+/** Runs `fn` `rounds` times and returns the median of what it returns (a duration, a rate…). */
+export async function median(rounds: number, fn: () => Promise<number>): Promise<number> {
+  const values: number[] = [];
+  for (let round = 0; round < rounds; round++) values.push(await fn());
+  values.sort((a, b) => a - b);
+  return values[Math.floor(values.length / 2)]!;
+}
+
+/** Sends per second of `count` sequential calls of `send`. */
+export async function throughput(count: number, send: (index: number) => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  for (let index = 0; index < count; index++) await send(index);
+  return count / ((performance.now() - started) / 1000);
+}
+
+/** The value at a quantile of sorted numbers. */
+export function percentile(sorted: readonly number[], quantile: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(quantile * sorted.length) - 1))]!;
+}
+
+export const round = (value: number, digits = 2): number => Math.round(value * 10 ** digits) / 10 ** digits;
+
+/** Prints a report as a table. */
+export function printReport(report: BenchReport): void {
+  console.log(`\n## ${report.title}`);
+  console.table(report.rows);
+  for (const note of report.notes ?? []) console.log(`- ${note}`);
+}
+
+/** Runs a bench module's `run` when the file is executed directly. */
+export function runIfMain(url: string, run: () => Promise<BenchReport>): void {
+  if (process.argv[1] && url.endsWith(process.argv[1].replace(/\\/g, '/'))) {
+    run().then(printReport, (error: unknown) => {
+      console.error(error);
+      process.exitCode = 1;
+    });
+  }
+}

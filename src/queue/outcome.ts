@@ -5,6 +5,7 @@ import {
   type FailureClass,
   isMessagePipeError,
   isProviderError,
+  MessagePipeError,
   type ValidationIssue,
 } from 'messagepipe';
 import type {
@@ -117,7 +118,11 @@ export async function outcomeOfJob(job: Job<SendJobData>): Promise<SendJobOutcom
   const state = await job.getState();
   if (state === 'completed') {
     const value = job.returnvalue as Partial<SentOutcome> | null;
-    return value?.status === 'sent' ? (value as SentOutcome) : undefined;
+    if (value?.status === 'sent') return value as SentOutcome;
+    throw new MessagePipeError(
+      'CONFLICT',
+      `Job ${String(job.id)} completed without a send outcome: was it run by something other than a send worker?`,
+    );
   }
   return state === 'failed' ? failedOutcomeOf(job) : undefined;
 }

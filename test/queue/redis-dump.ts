@@ -15,7 +15,7 @@ export async function dumpRedis(redis: Redis): Promise<string> {
             : type === 'set'
               ? await redis.smembers(key)
               : type === 'zset'
-                ? await redis.zrange(key, 0, -1)
+                ? await redis.zrange(key, '0', '-1')
                 : type === 'stream'
                   ? await redis.xrange(key, '-', '+')
                   : null;

@@ -1,3 +1,4 @@
+import { cp } from 'node:fs/promises';
 import { defineConfig } from 'tsup';
 
 /** Every adapter is its own entry (and subpath export), so an app loads only the SDKs it uses. */
@@ -17,6 +18,7 @@ export default defineConfig({
     index: 'src/index.ts',
     testing: 'src/testing/index.ts',
     queue: 'src/queue/index.ts',
+    'stores/postgres': 'src/stores/postgres/index.ts',
     ...Object.fromEntries(adapterNames.map((name) => [`adapters/${name}`, `adapters/${name}.ts`])),
   },
   format: ['esm', 'cjs'],
@@ -26,4 +28,8 @@ export default defineConfig({
   target: 'node20',
   // Subpath entries import the core as `messagepipe`, so an app holds one copy of it (one MessagePipeError class).
   external: ['messagepipe', 'messagepipe/testing'],
+  // The PostgreSQL migrations also ship as .sql files, for teams that apply them with their own migration tool.
+  onSuccess: async () => {
+    await cp('src/stores/postgres/migrations', 'dist/stores/postgres/migrations', { recursive: true });
+  },
 });

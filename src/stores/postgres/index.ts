@@ -1,0 +1,4 @@
+export type { PgQueryable, PgResult } from './connection';
+export { type MigrateResult, migrate } from './migrate';
+export { POSTGRES_MIGRATIONS, type PostgresMigration } from './migrations';
+export { PostgresProviderStore, type PostgresProviderStoreOptions } from './store';

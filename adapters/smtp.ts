@@ -46,11 +46,14 @@ const MAX_REQUEUES = 2;
 
 type PooledTransport = Transporter<SMTPPoolSentMessageInfo>;
 
-/** What one pooled transport is built from: the config and the time budget of the attempts that use it. */
-interface TransportSpec {
-  config: SmtpConfig;
-  timeoutMs: number;
-}
+/**
+ * Time budget the pooled transport's own timeouts are derived from when the config sets no `timeoutMs` (the
+ * dispatcher's default attempt timeout). Each send also gets a deadline from its attempt's budget.
+ */
+const DEFAULT_ATTEMPT_TIMEOUT_MS = 15_000;
+
+/** Abort reason of a send that ran out of its attempt's time. */
+const ATTEMPT_DEADLINE = Symbol('smtp attempt deadline');
 
 /** Where one send got to, so a failure can tell whether the server may already have the message. */
 interface SendProgress {
@@ -64,10 +67,11 @@ interface SendProgress {
  *
  * - **One pooled transport per provider config** (`pool: true`, `maxConnections` from the config, 5 by default),
  *   reused across sends and closed by `release()` (config updated or removed) and `close()`.
- * - **Timeouts:** nodemailer's connection, greeting and socket-inactivity timeouts are set a little under the
- *   attempt's time budget (`timeoutMs`), so a stalled server is reported with the phase it stalled in: a stall
- *   before the message body was sent is a plain `PROVIDER_TIMEOUT`, one after it is marked `ambiguous` (the server
- *   may have queued the message). Pooled connections idle longer than that are closed and reopened on demand.
+ * - **Timeouts:** each send ends a little before its attempt's budget (`ctx.timeoutMs`) runs out, and nodemailer's
+ *   connection, greeting and inactivity timeouts sit under the config's `timeoutMs` (15 s when unset). A stall
+ *   before the message body was sent is a plain `PROVIDER_TIMEOUT`, safe to retry or fail over; one after it is
+ *   marked `ambiguous` (the server may have queued the message). Pooled connections idle for longer than the
+ *   inactivity timeout are closed and reopened on demand.
  * - **Abort:** the attempt's `signal` rejects the send at once; nodemailer drops the message from its queue or
  *   closes the connection carrying it, so the pool is not left with a wedged connection.
  * - **TLS:** certificates are checked unless the config sets `tls.rejectUnauthorized: false`, which is accepted
@@ -108,11 +112,11 @@ export function smtp(): Adapter<'email', SmtpConfig> {
   const progressBySignal = new WeakMap<AbortSignal, SendProgress>();
   const insecureWarned = new Set<string>();
 
-  const transports = new ClientPool<TransportSpec, PooledTransport>(
-    async ({ config, timeoutMs }) => {
+  const transports = new ClientPool<SmtpConfig, PooledTransport>(
+    async (config) => {
       const nodemailer = await loadNodemailer();
       const transport = nodemailer.createTransport({
-        ...transportOptions(config, timeoutMs),
+        ...transportOptions(config, config.timeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS),
         pool: true,
         maxConnections: config.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
         maxRequeues: MAX_REQUEUES,
@@ -156,22 +160,17 @@ export function smtp(): Adapter<'email', SmtpConfig> {
     async send(message: OutboundEmail, ctx: SendContext<SmtpConfig>): Promise<SendReceipt> {
       if (ctx.signal.aborted) throw abortError(ctx.signal, false);
       warnIfInsecure(ctx.config, ctx.logger);
-      // A signal of our own per send: it keys this send's progress, and nodemailer cancels the send on it.
+      // A signal of our own per send: it keys this send's progress, nodemailer cancels the send on it, and it
+      // fires a little before the dispatcher's timer so the timeout can say whether the body had left.
       const cancel = new AbortController();
-      const forwardAbort = () => cancel.abort(ctx.signal.reason);
-      ctx.signal.addEventListener('abort', forwardAbort, { once: true });
       const progress: SendProgress = { dataStarted: false };
       progressBySignal.set(cancel.signal, progress);
+      const deadlineMs = phaseTimeout(ctx.timeoutMs);
+      const deadline = setTimeout(() => cancel.abort(ATTEMPT_DEADLINE), deadlineMs);
+      const forwardAbort = () => cancel.abort(ctx.signal.reason);
+      ctx.signal.addEventListener('abort', forwardAbort, { once: true });
       try {
-        const transport = await raceAbort(
-          transports.get({
-            config: { config: ctx.config, timeoutMs: ctx.timeoutMs },
-            providerConfigId: ctx.providerConfigId,
-            // The timeouts are baked into the transport, so a different budget needs a different one.
-            configRevision: `${ctx.configRevision}:${ctx.timeoutMs}`,
-          }),
-          cancel.signal,
-        );
+        const transport = await raceAbort(transports.get(ctx), cancel.signal);
         const mail: SendMailOptions = {
           ...toMailOptions(message, messageIdFor(message, ctx)),
           signal: cancel.signal,
@@ -180,8 +179,10 @@ export function smtp(): Adapter<'email', SmtpConfig> {
         return receiptOf(info, ctx);
       } catch (error) {
         if (ctx.signal.aborted) throw abortError(ctx.signal, progress.dataStarted);
+        if (cancel.signal.reason === ATTEMPT_DEADLINE) throw deadlineError(deadlineMs, progress.dataStarted);
         throw classifySmtpError(error, progress.dataStarted);
       } finally {
+        clearTimeout(deadline);
         ctx.signal.removeEventListener('abort', forwardAbort);
       }
     },
@@ -224,6 +225,8 @@ async function loadNodemailer(): Promise<typeof import('nodemailer')> {
 /** nodemailer options shared by the pooled transport and the one-off `verify` transport. */
 function transportOptions(config: SmtpConfig, timeoutMs: number): SMTPTransportOptions {
   const phaseTimeoutMs = phaseTimeout(timeoutMs);
+  // Shorter than the inactivity timeout, so a silent server is reported as one that never greeted.
+  const setupTimeoutMs = Math.max(100, Math.floor(phaseTimeoutMs * 0.8));
   const options: SMTPTransportOptions = {
     host: config.host,
     port: config.port,
@@ -234,10 +237,10 @@ function transportOptions(config: SmtpConfig, timeoutMs: number): SMTPTransportO
       rejectUnauthorized: config.tls?.rejectUnauthorized ?? true,
       ...(config.tls?.servername === undefined ? {} : { servername: config.tls.servername }),
     },
-    connectionTimeout: phaseTimeoutMs,
-    greetingTimeout: phaseTimeoutMs,
+    connectionTimeout: setupTimeoutMs,
+    greetingTimeout: setupTimeoutMs,
+    dnsTimeout: setupTimeoutMs,
     socketTimeout: phaseTimeoutMs,
-    dnsTimeout: phaseTimeoutMs,
     // Attachments arrive as bytes: message data must never make nodemailer read a file or fetch a URL.
     disableFileAccess: true,
     disableUrlAccess: true,
@@ -249,8 +252,8 @@ function transportOptions(config: SmtpConfig, timeoutMs: number): SMTPTransportO
 }
 
 /**
- * nodemailer's own timeouts, set under the attempt's budget so they fire before the dispatcher's timer: nodemailer
- * knows which phase stalled (the dispatcher cannot), and a stall before the body was sent is then not ambiguous.
+ * Part of an attempt's budget the adapter uses itself, so its own timeouts fire before the dispatcher's timer: the
+ * adapter knows whether the body had left (the dispatcher cannot), and a stall before that is then not ambiguous.
  */
 function phaseTimeout(budgetMs: number): number {
   const margin = Math.max(budgetMs * 0.1, 500);
@@ -411,6 +414,17 @@ function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
+/** A send that ran out of its attempt's time: ambiguous only when the body had started to flow. */
+function deadlineError(deadlineMs: number, dataStarted: boolean): ProviderError {
+  return new ProviderError(
+    'PROVIDER_TIMEOUT',
+    dataStarted
+      ? `SMTP server did not confirm the message within ${deadlineMs} ms; it may have been delivered`
+      : `SMTP send did not get to the message body within ${deadlineMs} ms`,
+    { provider: PROVIDER, ambiguous: dataStarted },
+  );
+}
+
 /**
  * What an aborted attempt rejects with: the dispatcher's timeout, marked ambiguous only when the body had started
  * to flow; any other reason (the caller gave up) as it is.
@@ -507,10 +521,19 @@ function classifySmtpError(thrown: unknown, dataStarted: boolean): ProviderError
       error,
     );
   }
-  if (code === 'ETLS' || (typeof originalCode === 'string' && TLS_FAILURE.test(originalCode))) {
+  const tlsFailure = code === 'ETLS' || (typeof originalCode === 'string' && TLS_FAILURE.test(originalCode));
+  if (tlsFailure && isTemporary(error.responseCode)) return temporaryRefusal(error, reply);
+  if (tlsFailure && error.command === 'STARTTLS') {
     return failure(
       'PROVIDER_REJECTED',
-      `TLS with the SMTP server failed (${originalCode || reply || 'handshake failed'}): check that secure matches the port (true for 465, false for 587 with STARTTLS)`,
+      `SMTP server did not upgrade the connection with STARTTLS (${reply || error.message || 'refused'}): it may not offer TLS on this port; check requireTLS, secure and the port`,
+      error,
+    );
+  }
+  if (tlsFailure) {
+    return failure(
+      'PROVIDER_REJECTED',
+      `TLS handshake with the SMTP server failed (${originalCode || reply || error.message || 'no detail'}): check that secure matches the port (true for 465, false for 587 with STARTTLS)`,
       error,
     );
   }
@@ -522,7 +545,9 @@ function classifySmtpError(thrown: unknown, dataStarted: boolean): ProviderError
         'PROVIDER_TIMEOUT',
         dataStarted
           ? 'SMTP server stopped answering while the message was being sent; it may have been delivered'
-          : `SMTP server did not answer in time (${error.timeoutType ?? 'timeout'})`,
+          : error.timeoutType === 'GREETING_TIMEOUT'
+            ? 'SMTP server did not greet in time: if this port expects TLS from the start (usually 465), set secure: true'
+            : `SMTP server did not answer in time (${error.timeoutType ?? 'timeout'})`,
         error,
         dataStarted,
       );
@@ -568,7 +593,7 @@ function classifyReply(error: SmtpFailure, dataStarted: boolean): ProviderError 
   if (command === 'RCPT TO' && error.rejectedErrors && error.rejectedErrors.length > 0) {
     return classifyRejectedRecipients(error.rejectedErrors);
   }
-  if (status >= 400 && status < 500) return temporaryRefusal(error, reply);
+  if (isTemporary(status)) return temporaryRefusal(error, reply);
   // 503 (bad sequence of commands) is about the session, not the message: a new connection may go through.
   if (status === 503 || status < 400) {
     return failure('PROVIDER_UNAVAILABLE', `SMTP server answered out of turn (${reply})`, error, dataStarted);
@@ -610,6 +635,11 @@ function classifyReply(error: SmtpFailure, dataStarted: boolean): ProviderError 
   return failure('PROVIDER_REJECTED', `SMTP server refused the connection (${reply})`, error);
 }
 
+/** A 4xx reply: the server may accept the same thing later. */
+function isTemporary(status: number | undefined): boolean {
+  return status !== undefined && status >= 400 && status < 500;
+}
+
 function temporaryRefusal(error: SmtpFailure, reply: string): ProviderError {
   // 452 is "too many recipients" or "out of storage"; both clear up with time.
   const limited = error.responseCode === 452 || RATE_LIMIT_REPLY.test(reply);
@@ -622,9 +652,7 @@ function temporaryRefusal(error: SmtpFailure, reply: string): ProviderError {
 
 /** Every recipient was refused: temporary if any refusal was, since nothing was delivered. */
 function classifyRejectedRecipients(rejections: readonly SmtpFailure[]): ProviderError {
-  const temporary = rejections.find(
-    (rejection) => (rejection.responseCode ?? 0) >= 400 && (rejection.responseCode ?? 0) < 500,
-  );
+  const temporary = rejections.find((rejection) => isTemporary(rejection.responseCode));
   if (temporary) return temporaryRefusal(temporary, firstLine(temporary.response));
   const first: SmtpFailure = rejections[0] ?? {};
   const reply = firstLine(first.response);

@@ -702,23 +702,46 @@ describe('smtp adapter: connections and timeouts', () => {
     const error = await sendFailure(
       directAdapter().send(
         outbound('ann@example.test'),
-        context(baseConfig({ port: silentServer.port }), { timeoutMs: 1_000 }),
+        context(baseConfig({ port: silentServer.port, timeoutMs: 1_000 }), { timeoutMs: 1_000 }),
       ),
     );
     expect(error).toMatchObject({ code: 'PROVIDER_TIMEOUT', failureClass: 'transient', ambiguous: false });
+    expect(error.message).toMatch(/did not greet in time/);
   });
 
-  it('marks a timeout ambiguous only once the message body was on its way', async () => {
+  it('opens a new connection when a pooled one was closed after idling', async () => {
+    const adapter = directAdapter();
+    // With a 1 s budget, nodemailer closes a connection after about half a second without traffic.
+    const config = baseConfig({ maxConnections: 1, timeoutMs: 1_000 });
+    await settled(mainServer);
+    const connectsBefore = mainServer.connects;
+    await adapter.send(outbound('ann@example.test'), context(config, { timeoutMs: 1_000 }));
+    await settled(mainServer);
+    const receipt = await adapter.send(outbound('ann@example.test'), context(config, { timeoutMs: 1_000 }));
+    expect(receipt.messageId).toMatch(/@acme\.test$/);
+    expect(mainServer.connects - connectsBefore).toBe(2);
+  });
+
+  it.each([
+    // The send's own deadline, a little under the attempt's budget.
+    { timeout: 'the attempt deadline', config: {}, budgetMs: 1_000 },
+    // nodemailer's inactivity timeout, from the config's timeoutMs, with a generous attempt budget.
+    { timeout: "nodemailer's inactivity timeout", config: { timeoutMs: 1_000 }, budgetMs: 60_000 },
+  ])('marks $timeout ambiguous only once the message body was on its way', async ({ config, budgetMs }) => {
     const adapter = directAdapter();
     const beforeData = await sendFailure(
-      adapter.send(outbound('rcpt-stall@example.test'), context(baseConfig(), { timeoutMs: 1_000 })),
+      adapter.send(outbound('rcpt-stall@example.test'), context(baseConfig(config), { timeoutMs: budgetMs })),
     );
-    expect(beforeData).toMatchObject({ code: 'PROVIDER_TIMEOUT', ambiguous: false });
+    expect(beforeData).toMatchObject({
+      code: 'PROVIDER_TIMEOUT',
+      failureClass: 'transient',
+      ambiguous: false,
+    });
 
     const afterData = await sendFailure(
-      adapter.send(outbound('data-stall@example.test'), context(baseConfig(), { timeoutMs: 1_000 })),
+      adapter.send(outbound('data-stall@example.test'), context(baseConfig(config), { timeoutMs: budgetMs })),
     );
-    expect(afterData).toMatchObject({ code: 'PROVIDER_TIMEOUT', ambiguous: true });
+    expect(afterData).toMatchObject({ code: 'PROVIDER_TIMEOUT', failureClass: 'transient', ambiguous: true });
     expect(afterData.message).toMatch(/may have been delivered/);
   });
 
@@ -800,6 +823,19 @@ describe('smtp adapter: TLS', () => {
     expect(warnings[0]?.message).toMatch(/rejectUnauthorized: false/);
     expect(warnings[0]?.message).toContain(`127.0.0.1:${tlsServer.port}`);
     expectNoSecret(warnings);
+  });
+
+  it('refuses to send in clear text when requireTLS is set and the server offers no STARTTLS', async () => {
+    const before = mainServer.deliveries.length;
+    const loginsBefore = mainServer.logins;
+    const error = await sendFailure(
+      directAdapter().send(outbound('ann@example.test'), context(baseConfig({ requireTLS: true }))),
+    );
+    expect(error).toMatchObject({ code: 'PROVIDER_REJECTED', failureClass: 'provider' });
+    expect(error.message).toMatch(/STARTTLS/);
+    expect(mainServer.deliveries).toHaveLength(before);
+    // The password never went over the unencrypted connection.
+    expect(mainServer.logins).toBe(loginsBefore);
   });
 
   it('explains a TLS handshake with a server that does not speak TLS on that port', async () => {

@@ -9,7 +9,7 @@ import { sanitizeProviderError, toAttemptError } from './failover/classify';
 import { FailoverEngine, type RetryOptions } from './failover/engine';
 import type { ProviderStats } from './failover/stats';
 import { withTimeout } from './failover/timeout';
-import { type DispatcherCore, ProvidersApi } from './providers-api';
+import { type DispatcherCore, type OpenedConfig, openConfig, ProvidersApi } from './providers-api';
 import { parseOrThrow } from './schemas/fields';
 import type { JsonSchema } from './schemas/json-schema';
 import {
@@ -89,8 +89,6 @@ const envelopeSchema = z.looseObject({
 const DEFAULT_ATTEMPT_TIMEOUT_MS = 15_000;
 const DEFAULT_SEND_TIMEOUT_MS = 60_000;
 const MAX_OPENED_CONFIGS = 10_000;
-
-type OpenedConfig = ReturnType<ProvidersApi['openConfig']>;
 
 /**
  * Sends email and SMS through a project's providers in priority order, failing over from one to the next, and
@@ -298,7 +296,7 @@ export class Dispatcher {
     const cached = this.#openedConfigs.get(record.id);
     if (cached && cached.version === record.version && cached.secrets === record.secrets)
       return cached.opened;
-    const opened = this.providers.openConfig(record);
+    const opened = openConfig(this.#core, record);
     // Shared by every send of this revision: no adapter may change what the next send gets.
     deepFreeze(opened.config);
     // Bounded: a process that sees an unbounded number of provider configs starts over rather than grow.

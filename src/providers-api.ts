@@ -271,7 +271,7 @@ export class ProvidersApi {
         },
       );
     }
-    const { config, secrets } = this.openConfig(current);
+    const { config, secrets } = openConfig(this.#core, current);
     const verdict = await this.#callProvider(current.provider, secrets, config, (signal, timeoutMs) =>
       adapter.verify!(config, { signal, timeoutMs, logger: this.#core.logger }),
     );
@@ -297,7 +297,7 @@ export class ProvidersApi {
         provider: current.provider,
       });
     }
-    const { config, secrets } = this.openConfig(current);
+    const { config, secrets } = openConfig(this.#core, current);
     return this.#callProvider(current.provider, secrets, config, (signal, timeoutMs) =>
       adapter.domains!(config, { signal, timeoutMs, logger: this.#core.logger }),
     );
@@ -369,12 +369,6 @@ export class ProvidersApi {
     }
     if (!current) return 'gone';
     throw conflict(current.id);
-  }
-
-  /** The full config of a stored record, secrets included, and the secret values for scrubbing. */
-  openConfig(record: StoredProviderRecord): { config: Record<string, unknown>; secrets: string[] } {
-    const secrets: SecretValues = this.#core.codec.decode(record.secrets, bindingOf(record));
-    return { config: mergeSecrets(record.config, secrets), secrets: Object.values(secrets) };
   }
 
   async #checkCredentials(
@@ -457,6 +451,21 @@ const RESEAL_SKIPPABLE = new Set<ErrorCode>(['SECRET_KEY_MISSING', 'SECRET_INVAL
 
 function bindingOf(record: Pick<StoredProviderRecord, 'projectId' | 'id'>): SecretBinding {
   return { projectId: record.projectId, recordId: record.id };
+}
+
+/** An opened config: secrets merged back in, and their values for scrubbing errors. */
+export interface OpenedConfig {
+  config: Record<string, unknown>;
+  secrets: string[];
+}
+
+/**
+ * The full config of a stored record, secrets included. Internal to the dispatcher: never reachable from the
+ * public API, so no caller can read a credential back.
+ */
+export function openConfig(core: Pick<DispatcherCore, 'codec'>, record: StoredProviderRecord): OpenedConfig {
+  const secrets: SecretValues = core.codec.decode(record.secrets, bindingOf(record));
+  return { config: mergeSecrets(record.config, secrets), secrets: Object.values(secrets) };
 }
 
 function toCredentialState(verdict: VerifyResult): CredentialState {

@@ -33,7 +33,8 @@ function adapters(primaryFails: boolean): [Adapter<'email', unknown>, Adapter<'e
     channel: 'email',
     configSchema: schema,
     async send() {
-      if (primaryFails) throw new ProviderError('PROVIDER_UNAVAILABLE', 'HTTP 503', { provider: 'primary', status: 503 });
+      if (primaryFails)
+        throw new ProviderError('PROVIDER_UNAVAILABLE', 'HTTP 503', { provider: 'primary', status: 503 });
       return { messageId: 'primary-id' };
     },
   });
@@ -148,7 +149,9 @@ export async function run(): Promise<BenchReport> {
     const pipe = await dispatcherFor(pair);
     const loop = handLoop(pair);
     const notifme = notifmeFor(primaryFails);
-    const notifmeRequest = { email: { from: 'noreply@acme.test', to: 'ann@example.test', subject: 'Hello', text: 'Hi Ann' } };
+    const notifmeRequest = {
+      email: { from: 'noreply@acme.test', to: 'ann@example.test', subject: 'Hello', text: 'Hi Ann' },
+    };
 
     // Warm up every contender, then measure them in turns so drift hits all alike.
     await throughput(2000, () => pipe.send(emailInput));

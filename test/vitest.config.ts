@@ -8,7 +8,10 @@ export default defineConfig({
         find: /^messagepipe\/testing$/,
         replacement: fileURLToPath(new URL('../src/testing/index.ts', import.meta.url)),
       },
-      { find: /^messagepipe\/adapters\/(.*)$/, replacement: fileURLToPath(new URL('../adapters/$1.ts', import.meta.url)) },
+      {
+        find: /^messagepipe\/adapters\/(.*)$/,
+        replacement: fileURLToPath(new URL('../adapters/$1.ts', import.meta.url)),
+      },
       { find: /^messagepipe$/, replacement: fileURLToPath(new URL('../src/index.ts', import.meta.url)) },
     ],
   },

@@ -1,4 +1,4 @@
-import type { Job } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import {
   type Attempt,
   type ErrorCode,
@@ -111,20 +111,27 @@ export function inRun(attempts: readonly Attempt[], run: number): QueuedAttempt[
 }
 
 /**
- * What became of a job, read from Redis; `undefined` while it has not finished. Works for jobs of any worker,
- * dead ones included.
+ * What became of a job, read from Redis: `exists: false` when there is no such job, no `outcome` while it has not
+ * finished. Works for jobs of any worker, dead ones included.
  */
-export async function outcomeOfJob(job: Job<SendJobData>): Promise<SendJobOutcome | undefined> {
-  const state = await job.getState();
-  if (state === 'completed') {
-    const value = job.returnvalue as Partial<SentOutcome> | null;
-    if (value?.status === 'sent') return value as SentOutcome;
-    throw new MessagePipeError(
-      'CONFLICT',
-      `Job ${String(job.id)} completed without a send outcome: was it run by something other than a send worker?`,
-    );
-  }
-  return state === 'failed' ? failedOutcomeOf(job) : undefined;
+export async function readOutcome(
+  queue: Queue<SendJobData, SentOutcome>,
+  jobId: string,
+): Promise<{ exists: boolean; outcome?: SendJobOutcome }> {
+  // State first, then the job: a job loaded first could finish before its state is read, and look finished
+  // without its outcome.
+  const state = await queue.getJobState(jobId);
+  if (state === 'unknown') return { exists: false };
+  if (state !== 'completed' && state !== 'failed') return { exists: true };
+  const job = (await queue.getJob(jobId)) as Job<SendJobData, SentOutcome> | undefined;
+  if (!job) return { exists: false };
+  if (state === 'failed') return { exists: true, outcome: failedOutcomeOf(job) };
+  const value = job.returnvalue as Partial<SentOutcome> | null;
+  if (value?.status === 'sent') return { exists: true, outcome: value as SentOutcome };
+  throw new MessagePipeError(
+    'CONFLICT',
+    `Job ${jobId} completed without a send outcome: was it run by something other than a send worker?`,
+  );
 }
 
 /** The outcome of a job known to be in the failed set. */

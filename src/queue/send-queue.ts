@@ -1,7 +1,7 @@
 import type { Job, Queue, QueueEvents } from 'bullmq';
 import { defaultLogger, type Logger, MessagePipeError, type SendInput } from 'messagepipe';
 import { type BullMQ, loadBullMQ } from './load';
-import { failedOutcomeOf, outcomeOfJob, progressOf } from './outcome';
+import { failedOutcomeOf, progressOf, readOutcome } from './outcome';
 import { idempotencyKeyOf, toJobData } from './payload';
 import { BACKOFF_STRATEGY } from './send-worker';
 import {
@@ -166,28 +166,20 @@ class RedisSendQueue implements SendQueue {
   }
 
   job(idempotencyKey: string): SendJob {
-    const load = () =>
-      this.bullQueue.getJob(idempotencyKey) as Promise<Job<SendJobData, SentOutcome> | undefined>;
-    const outcome = async () => {
-      const job = await load();
-      return job ? outcomeOfJob(job) : undefined;
-    };
+    const queue = this.bullQueue;
+    const load = () => queue.getJob(idempotencyKey) as Promise<Job<SendJobData, SentOutcome> | undefined>;
     return {
       idempotencyKey,
-      state: async () => {
-        const job = await load();
-        return job ? job.getState() : 'unknown';
-      },
-      outcome,
+      state: () => queue.getJobState(idempotencyKey),
+      outcome: async () => (await readOutcome(queue, idempotencyKey)).outcome,
       progress: async () => progressOf((await load())?.progress),
       finished: async ({ signal } = {}) => {
         await this.#startEvents();
         for (;;) {
-          const job = await load();
-          if (!job)
+          const { exists, outcome } = await readOutcome(queue, idempotencyKey);
+          if (!exists)
             throw new MessagePipeError('NOT_FOUND', `No send job with idempotency key ${idempotencyKey}`);
-          const result = await outcomeOfJob(job);
-          if (result) return result;
+          if (outcome) return outcome;
           await this.#finishOf(idempotencyKey, signal);
         }
       },

@@ -170,6 +170,7 @@ export function providerStoreConformance(options: StoreConformanceOptions): Conf
             provider: 'twilio',
             enabled: false,
             priority: 1_000_000,
+            weight: 3,
             credentials: {
               status: 'invalid',
               checkedAt: '2026-03-04T05:06:07.089Z',

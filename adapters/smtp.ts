@@ -559,7 +559,7 @@ function classifySmtpError(thrown: unknown, dataStarted: boolean): ProviderError
         'NETWORK_ERROR',
         dataStarted
           ? `Connection to the SMTP server broke while the message was being sent (${originalCode ?? code}); it may have been delivered`
-          : `Could not talk to the SMTP server (${originalCode ?? code}: ${error.message ?? 'connection failed'})`,
+          : `Could not talk to the SMTP server (${networkDetail(error)})`,
         error,
         dataStarted,
       );
@@ -582,6 +582,13 @@ function classifySmtpError(thrown: unknown, dataStarted: boolean): ProviderError
         error,
       );
   }
+}
+
+/** The socket error's own message, with its code when the message does not name it. */
+function networkDetail(error: SmtpFailure): string {
+  const code = error.originalCode ?? error.code ?? 'connection failed';
+  const message = error.message ?? '';
+  return message.includes(code) ? message : [code, message].filter(Boolean).join(': ');
 }
 
 /** A reply with a code: 4xx is temporary, 5xx permanent, and the command tells who is at fault. */

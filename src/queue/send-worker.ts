@@ -68,7 +68,7 @@ export async function createSendWorker(
     runs.get(event.idempotencyKey)?.(event.attempt),
   );
 
-  const process = async (job: Job<SendJobData, SentOutcome>): Promise<SentOutcome> => {
+  const processJob = async (job: Job<SendJobData, SentOutcome>): Promise<SentOutcome> => {
     const idempotencyKey = String(job.id);
     if (job.data?.version !== 1) {
       throw new bullmq.UnrecoverableError(
@@ -130,10 +130,10 @@ export async function createSendWorker(
     }
   };
 
-  const worker = new bullmq.Worker<SendJobData, SentOutcome>(queueName, process, {
+  const worker = new bullmq.Worker<SendJobData, SentOutcome>(queueName, processJob, {
     connection: options.connection,
     ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
-    name: `${hostname()}/${globalThis.process.pid}`,
+    name: `${hostname()}/${process.pid}`,
     concurrency: options.concurrency ?? 10,
     lockDuration: options.lockDurationMs ?? 30_000,
     stalledInterval: options.stalledIntervalMs ?? 30_000,

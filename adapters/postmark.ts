@@ -1,10 +1,21 @@
+/**
+ * Postmark adapter, on the official `postmark` SDK (v4/v5). Sends with `POST /email` and the server token; the
+ * message id is `MessageID` of the answer. Credentials are checked with `GET /server`; domains and sender
+ * signatures are listed with the optional account token.
+ *
+ * @example
+ * ```ts
+ * import { Dispatcher } from 'messagepipe';
+ * import { postmark } from 'messagepipe/adapters/postmark';
+ * const pipe = new Dispatcher({ adapters: [postmark()] });
+ * ```
+ */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   type Adapter,
   type AdapterCallContext,
   ClientPool,
   type DomainStatus,
-  type EmailAddress,
   type EmailAttachment,
   isProviderError,
   loadOptional,
@@ -13,11 +24,21 @@ import {
   type PostmarkConfig,
   ProviderError,
   type ProviderErrorCode,
+  postmarkConfigSchema,
   type SendContext,
   type SendReceipt,
   type VerifyResult,
 } from 'messagepipe';
 import type { Models, ServerClient } from 'postmark';
+import { withDeadline } from './_shared/deadline';
+import { formatAddress, toBase64 } from './_shared/email';
+import {
+  classifyNetworkErrorCode,
+  codeForHttpStatus,
+  excerpt,
+  isNetworkErrorCode,
+  retryAfterFromHeaders,
+} from './_shared/http-errors';
 
 const PROVIDER = 'postmark';
 const PACKAGE = 'postmark';
@@ -33,9 +54,9 @@ type PostmarkModule = typeof import('postmark');
 type FetchImplementation = NonNullable<Models.ClientOptions.Configuration['fetch']>;
 
 /**
- * What one SDK call needs and leaves behind. The SDK builds its own abort signal (from its timeout option) and keeps
- * neither response headers nor the network error's code, so a per-call scope lets our `fetch` add the caller's
- * signal and record both, while the client itself stays shared by every send of a provider config.
+ * What one SDK call needs and leaves behind. The SDK builds its own abort signal (from its timeout option) and
+ * keeps neither the response headers nor the network error's code, so a per-call scope lets our `fetch` add the
+ * caller's signal and record both, while the SDK client stays shared by every send of a provider config.
  */
 interface CallScope {
   signal: AbortSignal;
@@ -59,158 +80,54 @@ const scopedFetch: FetchImplementation = async (input, init) => {
   }
 };
 
-/**
- * Postmark adapter on the official `postmark` SDK (`npm install postmark`). Sends through `POST /email` with the
- * server token, checks credentials with `GET /server`, and lists domains and sender signatures when the config
- * holds the optional account token.
- *
- * @example
- * ```ts
- * import { postmark } from 'messagepipe/adapters/postmark';
- * const pipe = new Dispatcher({ adapters: [postmark()] });
- * ```
- */
-export function postmark(): Adapter<'email', PostmarkConfig> {
-  const clients = new ClientPool<PostmarkConfig, ServerClient>(async (config) => {
-    const sdk = await loadSdk();
-    return new sdk.ServerClient(config.serverToken, clientOptions(config));
-  });
-
-  return {
-    provider: PROVIDER,
-    channel: 'email',
-
-    async send(message: OutboundEmail, ctx: SendContext<PostmarkConfig>): Promise<SendReceipt> {
-      const client = await clients.get(ctx);
-      const request = toPostmarkMessage(message, ctx.config, ctx);
-      const answer = await callPostmark(ctx, 'send', () => client.sendEmail(request));
-      if (answer.ErrorCode !== undefined && answer.ErrorCode !== 0) {
-        throw classifyAnswer(200, answer.ErrorCode, answer.Message ?? '', 'send', undefined);
-      }
-      if (typeof answer.MessageID !== 'string' || answer.MessageID === '') {
-        // A 2xx without an id (a proxy page, a truncated body): the message may well have been accepted.
-        throw new ProviderError('PROVIDER_UNAVAILABLE', 'Postmark answered without a MessageID', {
-          provider: PROVIDER,
-          status: 200,
-          ambiguous: true,
-        });
-      }
-      return { messageId: answer.MessageID };
-    },
-
-    async verify(config: PostmarkConfig, ctx: AdapterCallContext): Promise<VerifyResult> {
-      try {
-        const server = await clients.withTemporary(config, (client) =>
-          callPostmark(ctx, 'verify', () => client.getServer()),
-        );
-        // Never return the whole record: `ApiTokens` holds the server's tokens.
-        return {
-          valid: true,
-          details: { serverId: server.ID, serverName: server.Name, deliveryType: server.DeliveryType },
-        };
-      } catch (error) {
-        if (isProviderError(error) && error.code === 'PROVIDER_INVALID_CREDENTIALS') {
-          return { valid: false, reason: error.message };
-        }
-        throw error;
-      }
-    },
-
-    async domains(config: PostmarkConfig, ctx: AdapterCallContext): Promise<DomainStatus[]> {
-      if (!config.accountToken) {
-        throw new MessagePipeError(
-          'NOT_SUPPORTED',
-          'Listing Postmark domains needs the account API token: set accountToken in the provider config',
-          { provider: PROVIDER },
-        );
-      }
-      const sdk = await loadSdk();
-      const account = new sdk.AccountClient(config.accountToken, clientOptions(config));
-      const [domains, senders] = await Promise.all([
-        listAll(ctx, (page) => account.getDomains(page), 'Domains'),
-        listAll(ctx, (page) => account.getSenderSignatures(page), 'SenderSignatures'),
-      ]);
-      return [
-        ...domains.map(
-          (domain): DomainStatus => ({
-            domain: domain.Name,
-            // DKIM is what Postmark requires before a domain may send; SPF and Return-Path improve delivery.
-            verified: domain.DKIMVerified === true,
-            details: {
-              type: 'domain',
-              dkimVerified: domain.DKIMVerified,
-              spfVerified: domain.SPFVerified,
-              returnPathVerified: domain.ReturnPathDomainVerified,
-              weakDkim: domain.WeakDKIM,
-            },
-          }),
-        ),
-        ...senders.map(
-          (sender): DomainStatus => ({
-            domain: sender.EmailAddress,
-            verified: sender.Confirmed === true,
-            details: { type: 'sender-signature', name: sender.Name, senderDomain: sender.Domain },
-          }),
-        ),
-      ];
-    },
-
-    release: (providerConfigId) => clients.release(providerConfigId),
-    close: () => clients.close(),
-  };
-}
-
-function loadSdk(): Promise<PostmarkModule> {
+async function loadSdk(): Promise<PostmarkModule> {
   return loadOptional(PACKAGE, PROVIDER, () => import('postmark'));
 }
 
-function clientOptions(config: PostmarkConfig): Models.ClientOptions.Configuration {
+/** SDK options for a config: host from `endpoint`, timeout in **seconds**, our signal-aware `fetch`. */
+export function postmarkClientOptions(config: PostmarkConfig): Models.ClientOptions.Configuration {
   const origin = config.endpoint ? new URL(config.endpoint) : undefined;
   return {
     useHttps: origin ? origin.protocol === 'https:' : true,
     requestHost: origin ? origin.host : DEFAULT_HOST,
-    // The SDK takes seconds; our own per-call signal enforces the exact budget.
+    // A backstop only: the per-call deadline enforces the exact budget in milliseconds.
     timeout: Math.ceil((config.timeoutMs ?? SDK_TIMEOUT_MS) / 1000),
     fetch: scopedFetch,
   };
 }
 
-/** Maps our message to Postmark's `POST /email` body. */
-function toPostmarkMessage(
+/**
+ * The `POST /email` body for a message. Postmark takes one tag: the first one is sent (the rest are reported
+ * in `droppedTags`). Metadata goes as it is; attachments with a content id become inline `cid:` parts.
+ */
+export function toPostmarkMessage(
   message: OutboundEmail,
-  config: PostmarkConfig,
-  ctx: AdapterCallContext,
-): Models.Message {
+  config: Pick<PostmarkConfig, 'messageStream'>,
+): { request: Models.Message; droppedTags: string[] } {
   const request: Models.Message = {
     From: formatAddress(message.from),
-    To: formatList(message.to),
+    To: message.to.map(formatAddress).join(', '),
     Subject: message.subject,
     MessageStream: config.messageStream ?? 'outbound',
   };
-  if (message.cc.length > 0) request.Cc = formatList(message.cc);
-  if (message.bcc.length > 0) request.Bcc = formatList(message.bcc);
-  if (message.replyTo.length > 0) request.ReplyTo = formatList(message.replyTo);
+  if (message.cc.length > 0) request.Cc = message.cc.map(formatAddress).join(', ');
+  if (message.bcc.length > 0) request.Bcc = message.bcc.map(formatAddress).join(', ');
+  if (message.replyTo.length > 0) request.ReplyTo = message.replyTo.map(formatAddress).join(', ');
   if (message.text !== undefined) request.TextBody = message.text;
   if (message.html !== undefined) request.HtmlBody = message.html;
-  const [tag, ...extraTags] = message.tags;
+  const [tag, ...droppedTags] = message.tags;
   if (tag !== undefined) request.Tag = tag;
-  if (extraTags.length > 0) {
-    ctx.logger.debug('Postmark keeps one tag per message; the others are not sent', {
-      provider: PROVIDER,
-      dropped: extraTags.length,
-    });
-  }
   if (Object.keys(message.metadata).length > 0) request.Metadata = { ...message.metadata };
   const headers = Object.entries(message.headers);
   if (headers.length > 0) request.Headers = headers.map(([Name, Value]) => ({ Name, Value }));
   if (message.attachments.length > 0) request.Attachments = message.attachments.map(toPostmarkAttachment);
-  return request;
+  return { request, droppedTags };
 }
 
 function toPostmarkAttachment(attachment: EmailAttachment): Models.Attachment {
   return {
     Name: attachment.filename,
-    Content: Buffer.from(attachment.content).toString('base64'),
+    Content: toBase64(attachment.content),
     ContentType: attachment.contentType ?? 'application/octet-stream',
     // Postmark makes a part inline when it has a ContentID, written as a `cid:` reference.
     ContentID:
@@ -218,53 +135,30 @@ function toPostmarkAttachment(attachment: EmailAttachment): Models.Attachment {
   };
 }
 
-/** `"Name" <email>`, quoting the name so commas and angle brackets in it cannot split the list. */
-function formatAddress(address: EmailAddress): string {
-  if (!address.name) return address.email;
-  return `"${address.name.replace(/[\\"]/g, '\\$&')}" <${address.email}>`;
-}
-
-function formatList(addresses: readonly EmailAddress[]): string {
-  return addresses.map(formatAddress).join(', ');
-}
-
+/** What a call is for: a send may have been delivered when cut short; the read-only calls may not. */
 type Operation = 'send' | 'verify' | 'domains';
 
-/** Runs one SDK call with the caller's signal and time budget, turning every failure into a ProviderError. */
+/** Runs one SDK call within the caller's deadline, turning every failure into a classified ProviderError. */
 async function callPostmark<T>(
-  ctx: AdapterCallContext,
+  ctx: Pick<AdapterCallContext, 'signal' | 'timeoutMs'>,
   operation: Operation,
   call: () => Promise<T>,
 ): Promise<T> {
-  const timeout = AbortSignal.timeout(ctx.timeoutMs);
-  const scope: CallScope = { signal: AbortSignal.any([ctx.signal, timeout]) };
-  try {
-    return await callScopes.run(scope, call);
-  } catch (error) {
-    if (ctx.signal.aborted) throw abortedError(ctx.signal.reason);
-    if (timeout.aborted) {
-      throw new ProviderError('PROVIDER_TIMEOUT', `Postmark did not answer within ${ctx.timeoutMs} ms`, {
-        provider: PROVIDER,
-        ambiguous: operation === 'send',
-      });
-    }
-    throw classifyFailure(error, scope, operation);
-  }
-}
-
-function abortedError(reason: unknown): ProviderError {
-  if (isProviderError(reason)) return reason;
-  return new ProviderError(
-    'PROVIDER_TIMEOUT',
-    'The Postmark request was abandoned before an answer came back',
-    {
-      provider: PROVIDER,
-      ambiguous: true,
+  return withDeadline(
+    ctx,
+    async (signal) => {
+      const scope: CallScope = { signal };
+      try {
+        return await callScopes.run(scope, call);
+      } catch (error) {
+        throw classifyFailure(error, scope, operation);
+      }
     },
+    { provider: PROVIDER, ambiguous: operation === 'send' },
   );
 }
 
-/** Shape of the SDK's `PostmarkError`: `statusCode` 0 means no answer came back. */
+/** The SDK's `PostmarkError`: `statusCode` 0 means no answer came back. */
 interface PostmarkErrorLike {
   message: string;
   statusCode: number;
@@ -281,114 +175,85 @@ function isPostmarkError(error: unknown): error is PostmarkErrorLike {
 
 function classifyFailure(error: unknown, scope: CallScope, operation: Operation): ProviderError {
   if (isProviderError(error)) return error;
+  const mayHaveBeenSent = operation === 'send';
   if (!isPostmarkError(error)) {
-    // The body stream broke after the answer began: Postmark had the request.
-    return networkError(error, operation === 'send' && scope.response !== undefined);
+    // Reading the body failed after the answer began: Postmark had the request.
+    return networkError(error, mayHaveBeenSent && scope.response !== undefined);
   }
   if (error.statusCode === 0) {
-    return scope.transportError === undefined
-      ? new ProviderError('ADAPTER_ERROR', `Postmark SDK failed: ${error.message}`, { provider: PROVIDER })
-      : networkError(scope.transportError, operation === 'send');
+    if (scope.transportError === undefined) {
+      return new ProviderError('ADAPTER_ERROR', `Postmark SDK failed: ${excerpt(error.message)}`, {
+        provider: PROVIDER,
+      });
+    }
+    return networkError(scope.transportError, mayHaveBeenSent);
   }
   return classifyAnswer(error.statusCode, error.code, error.message, operation, scope.response?.headers);
 }
 
-/** Network codes that prove the request never left: failing over cannot deliver twice. */
-const NOT_SENT_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
-
-/** Classifies a failed fetch by the code undici puts on the error or its cause. */
+/** A failed `fetch`: undici puts the socket's code on the error's `cause`. */
 function networkError(error: unknown, mayHaveBeenSent: boolean): ProviderError {
-  const code = errorCodeOf(error);
   if (error instanceof Error && error.name === 'TimeoutError') {
+    // The SDK's own timer, set from `timeoutMs`.
     return new ProviderError('PROVIDER_TIMEOUT', 'Postmark did not answer in time', {
       provider: PROVIDER,
       ambiguous: mayHaveBeenSent,
     });
   }
-  if (code && TIMEOUT_CODES.has(code)) {
-    return new ProviderError('PROVIDER_TIMEOUT', `Postmark did not answer in time (${code})`, {
-      provider: PROVIDER,
-      ambiguous: mayHaveBeenSent,
-    });
-  }
-  const notSent = code !== undefined && NOT_SENT_CODES.has(code);
-  return new ProviderError('NETWORK_ERROR', `Could not reach Postmark (${code ?? 'connection failed'})`, {
+  const code = networkCodeOf(error);
+  const failure = code ? classifyNetworkErrorCode(code) : { code: 'NETWORK_ERROR' as const, ambiguous: true };
+  return new ProviderError(failure.code, `Could not reach Postmark (${code ?? 'connection failed'})`, {
     provider: PROVIDER,
-    ambiguous: mayHaveBeenSent && !notSent,
+    ambiguous: mayHaveBeenSent && failure.ambiguous,
   });
 }
 
-function errorCodeOf(error: unknown): string | undefined {
+function networkCodeOf(error: unknown): string | undefined {
   for (let current = error, depth = 0; current && depth < 4; depth++) {
     const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
+    if (isNetworkErrorCode(code)) return code;
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;
 }
 
-/** Postmark `ErrorCode`s of a 422 answer and the failure each one is. */
+/** Postmark `ErrorCode`s of a 422 answer that say more than the status. */
 const UNPROCESSABLE: Partial<Record<number, ProviderErrorCode>> = {
   400: 'SENDER_UNVERIFIED', // Sender signature not found
   401: 'SENDER_UNVERIFIED', // Sender signature not confirmed
   402: 'ADAPTER_ERROR', // Invalid JSON: our request, not the message
   403: 'ADAPTER_ERROR', // Incompatible JSON
-  405: 'ACCOUNT_SUSPENDED', // Not allowed to send (credits used up)
-  406: 'RECIPIENT_SUPPRESSED', // Inactive recipient (hard bounce, spam complaint, manual suppression)
+  405: 'ACCOUNT_SUSPENDED', // Not allowed to send (out of credits)
+  406: 'RECIPIENT_SUPPRESSED', // Inactive recipient: hard bounce, spam complaint or manual suppression
   409: 'ADAPTER_ERROR', // JSON required
   411: 'MESSAGE_REJECTED', // Forbidden attachment type
   412: 'ACCOUNT_SUSPENDED', // Account pending approval
   413: 'ACCOUNT_SUSPENDED', // Account may not send
 };
 
-/** Classifies an answer Postmark gave, by HTTP status and its own `ErrorCode` (see PROVIDERS.md). */
-function classifyAnswer(
+/** Classifies an answer Postmark gave, by HTTP status and its own `ErrorCode` (PROVIDERS.md, Postmark). */
+export function classifyPostmarkAnswer(
   status: number,
   errorCode: number,
   providerMessage: string,
-  operation: Operation,
-  headers: Headers | undefined,
-): ProviderError {
-  const options = { provider: PROVIDER, status, providerCode: errorCode };
-  const detail = `(${status}, ErrorCode ${errorCode}): ${providerMessage}`;
-  if (status === 401 || errorCode === 10) {
-    return new ProviderError(
-      'PROVIDER_INVALID_CREDENTIALS',
-      `Postmark refused the ${operation === 'domains' ? 'account' : 'server'} token ${detail}`,
-      options,
-    );
+): ProviderErrorCode {
+  if (status === 401 || errorCode === 10) return 'PROVIDER_INVALID_CREDENTIALS';
+  if (status === 429 || errorCode === 429) return 'PROVIDER_RATE_LIMITED';
+  // ErrorCode 100 is Postmark's maintenance answer.
+  if (status >= 500 || errorCode === 100) return 'PROVIDER_UNAVAILABLE';
+  if (status === 422) {
+    const known = UNPROCESSABLE[errorCode];
+    if (known) return known;
+    if (errorCode === 300) return refineInvalidRequest(providerMessage);
   }
-  if (status === 429 || errorCode === 429) {
-    const retryAfterMs = retryAfterOf(headers);
-    return new ProviderError('PROVIDER_RATE_LIMITED', `Postmark rate limit reached ${detail}`, {
-      ...options,
-      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-    });
-  }
-  // 100 is Postmark's maintenance code; 404 is a proxy or routing fault more often than a real absence.
-  if (status >= 500 || status === 404 || errorCode === 100) {
-    return new ProviderError('PROVIDER_UNAVAILABLE', `Postmark is unavailable ${detail}`, options);
-  }
-  const code =
-    (status === 422 ? UNPROCESSABLE[errorCode] : undefined) ??
-    refineInvalidRequest(errorCode, providerMessage);
-  return new ProviderError(code, `Postmark refused the request ${detail}`, options);
+  return codeForHttpStatus(status);
 }
 
 /**
- * ErrorCode 300 ("Invalid email request") covers both a bad message and a sender Postmark will not accept; the
- * message tells them apart. Anything else unknown is a provider-level refusal, so another provider gets a try.
+ * ErrorCode 300 ("Invalid email request") covers both a bad message and a sender Postmark will not send from;
+ * the message tells them apart.
  */
-function refineInvalidRequest(errorCode: number, providerMessage: string): ProviderErrorCode {
-  if (errorCode !== 300) return 'PROVIDER_REJECTED';
+function refineInvalidRequest(providerMessage: string): ProviderErrorCode {
   if (/'From'|sender signature|not (?:been )?(?:verified|confirmed)/i.test(providerMessage)) {
     return 'SENDER_UNVERIFIED';
   }
@@ -396,30 +261,152 @@ function refineInvalidRequest(errorCode: number, providerMessage: string): Provi
   return 'MESSAGE_REJECTED';
 }
 
-/** `Retry-After` in seconds or as an HTTP date, when Postmark (or a proxy in front of it) sends one. */
-function retryAfterOf(headers: Headers | undefined): number | undefined {
-  const value = headers?.get('retry-after');
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+function classifyAnswer(
+  status: number,
+  errorCode: number,
+  providerMessage: string,
+  operation: Operation,
+  headers: Headers | undefined,
+): ProviderError {
+  const code = classifyPostmarkAnswer(status, errorCode, providerMessage);
+  const what = { send: 'the message', verify: 'the credential check', domains: 'the domain listing' }[
+    operation
+  ];
+  const options: ConstructorParameters<typeof ProviderError>[2] = {
+    provider: PROVIDER,
+    status,
+    providerCode: errorCode,
+  };
+  if (code === 'PROVIDER_RATE_LIMITED' || code === 'PROVIDER_UNAVAILABLE') {
+    const retryAfterMs = retryAfterFromHeaders(headers);
+    if (retryAfterMs !== undefined) options.retryAfterMs = retryAfterMs;
+  }
+  return new ProviderError(
+    code,
+    `Postmark refused ${what} (${status}, ErrorCode ${errorCode}): ${excerpt(providerMessage)}`,
+    options,
+  );
 }
 
 /** Reads every page of a Postmark account listing. */
-async function listAll<K extends 'Domains' | 'SenderSignatures', Item>(
+async function listAll<Item>(
   ctx: AdapterCallContext,
-  fetchPage: (page: { count: number; offset: number }) => Promise<{ TotalCount: number } & Record<K, Item[]>>,
-  key: K,
+  fetchPage: (page: { count: number; offset: number }) => Promise<{ TotalCount: number; items: Item[] }>,
 ): Promise<Item[]> {
   const items: Item[] = [];
   for (let page = 0; page < MAX_PAGES; page++) {
     const answer = await callPostmark(ctx, 'domains', () =>
       fetchPage({ count: PAGE_SIZE, offset: items.length }),
     );
-    const batch = answer[key] ?? [];
-    items.push(...batch);
-    if (batch.length < PAGE_SIZE || items.length >= answer.TotalCount) break;
+    items.push(...answer.items);
+    if (answer.items.length < PAGE_SIZE || items.length >= answer.TotalCount) break;
   }
   return items;
+}
+
+/** Options of {@link postmark}. None yet: everything is in the provider config. */
+export type PostmarkAdapterOptions = Record<string, never>;
+
+/**
+ * The Postmark adapter. Needs `postmark` installed (`npm install postmark`). One SDK client per provider config,
+ * created on first use and kept until the config changes, is removed, or the adapter closes. The SDK sends
+ * through Node's global `fetch`, whose connection pool is shared by the process.
+ */
+export function postmark(_options: PostmarkAdapterOptions = {}): Adapter<'email', PostmarkConfig> {
+  const clients = new ClientPool<PostmarkConfig, ServerClient>(async (config) => {
+    const sdk = await loadSdk();
+    return new sdk.ServerClient(config.serverToken, postmarkClientOptions(config));
+  });
+
+  return {
+    provider: PROVIDER,
+    channel: 'email',
+    configSchema: postmarkConfigSchema,
+
+    async send(message: OutboundEmail, ctx: SendContext<PostmarkConfig>): Promise<SendReceipt> {
+      const client = await clients.get(ctx);
+      const { request, droppedTags } = toPostmarkMessage(message, ctx.config);
+      if (droppedTags.length > 0) {
+        ctx.logger.debug('Postmark takes one tag per message; the others were not sent', {
+          provider: PROVIDER,
+          droppedTags: droppedTags.length,
+        });
+      }
+      const answer = await callPostmark(ctx, 'send', () => client.sendEmail(request));
+      if (typeof answer !== 'object' || answer === null || !answer.MessageID) {
+        // A 2xx without an id (a proxy page, a cut-off body): the message may well have been accepted.
+        throw new ProviderError('PROVIDER_UNAVAILABLE', 'Postmark answered without a MessageID', {
+          provider: PROVIDER,
+          status: 200,
+          ambiguous: true,
+        });
+      }
+      return { messageId: answer.MessageID };
+    },
+
+    async verify(config: PostmarkConfig, ctx: AdapterCallContext): Promise<VerifyResult> {
+      try {
+        const server = await clients.withTemporary(config, (client) =>
+          callPostmark(ctx, 'verify', () => client.getServer()),
+        );
+        // Never the whole record: `ApiTokens` holds the server's tokens.
+        return {
+          valid: true,
+          details: { serverId: server.ID, serverName: server.Name, deliveryType: server.DeliveryType },
+        };
+      } catch (error) {
+        if (isProviderError(error) && error.code === 'PROVIDER_INVALID_CREDENTIALS') {
+          return { valid: false, reason: error.message };
+        }
+        throw error;
+      }
+    },
+
+    async domains(config: PostmarkConfig, ctx: AdapterCallContext): Promise<DomainStatus[]> {
+      if (!config.accountToken) {
+        // The server token cannot see domains or sender signatures; an empty list would read as "none".
+        throw new MessagePipeError(
+          'NOT_SUPPORTED',
+          'Listing Postmark domains needs the account API token: set accountToken in the provider config',
+          { provider: PROVIDER },
+        );
+      }
+      const sdk = await loadSdk();
+      const account = new sdk.AccountClient(config.accountToken, postmarkClientOptions(config));
+      const domains = await listAll(ctx, async (page) => {
+        const answer = await account.getDomains(page);
+        return { TotalCount: answer.TotalCount, items: answer.Domains ?? [] };
+      });
+      const senders = await listAll(ctx, async (page) => {
+        const answer = await account.getSenderSignatures(page);
+        return { TotalCount: answer.TotalCount, items: answer.SenderSignatures ?? [] };
+      });
+      return [
+        ...domains.map(
+          (domain): DomainStatus => ({
+            domain: domain.Name,
+            // DKIM is what Postmark requires before a domain may send; Return-Path and SPF help delivery.
+            verified: domain.DKIMVerified === true,
+            details: {
+              kind: 'domain',
+              id: domain.ID,
+              dkimVerified: domain.DKIMVerified === true,
+              returnPathVerified: domain.ReturnPathDomainVerified === true,
+              spfVerified: domain.SPFVerified === true,
+            },
+          }),
+        ),
+        ...senders.map(
+          (sender): DomainStatus => ({
+            domain: sender.EmailAddress,
+            verified: sender.Confirmed === true,
+            details: { kind: 'sender', id: sender.ID, name: sender.Name, senderDomain: sender.Domain },
+          }),
+        ),
+      ];
+    },
+
+    release: (providerConfigId: string) => clients.release(providerConfigId),
+    close: () => clients.close(),
+  };
 }

@@ -1,14 +1,325 @@
-import { type Adapter, ProviderError } from 'messagepipe';
+/**
+ * Mailgun adapter, on the official `mailgun.js` (v12+). Sends with `POST /v3/{domain}/messages` (multipart form);
+ * the message id is the answer's `id` without its angle brackets, as webhooks report it.
+ *
+ * @example
+ * ```ts
+ * import { Dispatcher } from 'messagepipe';
+ * import { mailgun } from 'messagepipe/adapters/mailgun';
+ * const pipe = new Dispatcher({ adapters: [mailgun()] });
+ * ```
+ */
+import {
+  type Adapter,
+  type AdapterCallContext,
+  ClientPool,
+  type DomainStatus,
+  isProviderError,
+  loadOptional,
+  type MailgunConfig,
+  mailgunConfigSchema,
+  type OutboundEmail,
+  ProviderError,
+  type ProviderErrorCode,
+  type SendContext,
+  type VerifyResult,
+} from 'messagepipe';
+import { withDeadline } from './_shared/deadline';
+import { formatAddress, toBuffer } from './_shared/email';
+import {
+  classifyNetworkErrorCode,
+  codeForHttpStatus,
+  excerpt,
+  isNetworkErrorCode,
+} from './_shared/http-errors';
 
-/** Placeholder until the mailgun adapter lands: every call fails over with ADAPTER_MISSING. */
-export function mailgun(): Adapter<'email'> {
+const PROVIDER = 'mailgun';
+const PACKAGE = 'mailgun.js';
+
+const US_ORIGIN = 'https://api.mailgun.net';
+const EU_ORIGIN = 'https://api.eu.mailgun.net';
+
+/** Mailgun keeps at most this many `o:tag` values per message. */
+const MAX_TAGS = 3;
+
+/** The API origin a config talks to: `endpoint` when set, else the US or EU host. */
+export function mailgunApiOrigin(config: Pick<MailgunConfig, 'endpoint' | 'region'>): string {
+  if (config.endpoint) return config.endpoint.replace(/\/+$/, '');
+  return config.region === 'eu' ? EU_ORIGIN : US_ORIGIN;
+}
+
+/** A form field value as `mailgun.js` takes it: text, repeated text, or files. */
+type FormValue = string | string[] | File[];
+
+/** The part of a `mailgun.js` client this adapter uses. */
+interface MailgunClient {
+  messages: {
+    create(domain: string, data: Record<string, FormValue>): Promise<{ id?: unknown; message?: unknown }>;
+  };
+  domains: {
+    get(domain: string): Promise<{ name?: unknown; state?: unknown; is_disabled?: unknown }>;
+    list(query?: Record<string, unknown>): Promise<unknown[]>;
+  };
+}
+
+type MailgunClass = new (
+  formData: typeof FormData,
+) => {
+  client(options: { username: string; key: string; url: string; timeout?: number }): unknown;
+};
+
+/** A config plus the time budget the SDK's own timeout is set to (it frees a hung socket). */
+type ClientConfig = MailgunConfig & { sdkTimeoutMs: number };
+
+async function createClient(config: ClientConfig): Promise<MailgunClient> {
+  const module = await loadOptional(PACKAGE, PROVIDER, () => import('mailgun.js'));
+  const exported = module as unknown as { default: MailgunClass | { default: MailgunClass } };
+  const Mailgun = (
+    typeof exported.default === 'function' ? exported.default : exported.default.default
+  ) as MailgunClass;
+  return new Mailgun(FormData).client({
+    username: 'api',
+    key: config.apiKey,
+    url: mailgunApiOrigin(config),
+    timeout: config.sdkTimeoutMs,
+  }) as MailgunClient;
+}
+
+/** What `mailgun.js` throws: `APIError { status, message, details }`. */
+interface MailgunApiError {
+  status: number;
+  message: string;
+  details: string;
+}
+
+function asApiError(error: unknown): MailgunApiError | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { status, message, details } = error as Record<string, unknown>;
+  if (typeof status !== 'number') return undefined;
   return {
-    provider: 'mailgun',
+    status,
+    message: typeof message === 'string' ? message : '',
+    details: typeof details === 'string' ? details : '',
+  };
+}
+
+/** The code of a Mailgun HTTP error, refined from the status by what the error text says. */
+function codeForMailgunError(status: number, text: string): ProviderErrorCode {
+  if (status === 400) {
+    // e.g. "to parameter is not a valid address. please check documentation"
+    if (/\b(to|cc|bcc)\b.*not a valid address|invalid (recipient|address)/i.test(text))
+      return 'RECIPIENT_INVALID';
+    return 'MESSAGE_REJECTED';
+  }
+  if (status === 401) return 'PROVIDER_INVALID_CREDENTIALS';
+  if (status === 402 || status === 403) {
+    if (/disabled|suspend|activate|deactivated|banned|payment/i.test(text)) return 'ACCOUNT_SUSPENDED';
+    if (/unverified|not verified|verify your domain/i.test(text)) return 'SENDER_UNVERIFIED';
+    // Sandbox domains only deliver to authorised recipients; a real domain elsewhere would deliver.
+    if (/sandbox|authorized recipients/i.test(text)) return 'PROVIDER_REJECTED';
+    return 'PROVIDER_INVALID_CREDENTIALS';
+  }
+  // A wrong sending domain is a config problem of this provider, not an outage.
+  if (status === 404 && /domain not found/i.test(text)) return 'PROVIDER_REJECTED';
+  return codeForHttpStatus(status);
+}
+
+/** Turns whatever the SDK threw into a classified {@link ProviderError} holding no request data. */
+function toProviderError(error: unknown, what: string, ambiguous: boolean): ProviderError {
+  if (isProviderError(error)) return error;
+  const apiError = asApiError(error);
+  if (apiError) {
+    // mailgun.js reports a failure without an answer as status 400 with the Node error code as message.
+    if (apiError.status === 400 && isNetworkErrorCode(apiError.message)) {
+      const failure = classifyNetworkErrorCode(apiError.message);
+      return new ProviderError(failure.code, `Could not reach Mailgun for ${what} (${apiError.message})`, {
+        provider: PROVIDER,
+        ambiguous: ambiguous && failure.ambiguous,
+      });
+    }
+    // The SDK's own complaint about an answer that is not the API (a wrong endpoint).
+    if (apiError.message === 'Incorrect url') {
+      return new ProviderError(
+        'PROVIDER_REJECTED',
+        `Mailgun endpoint did not answer as the API for ${what}`,
+        {
+          provider: PROVIDER,
+        },
+      );
+    }
+    const text = excerpt(apiError.details || apiError.message || 'no error details');
+    return new ProviderError(
+      codeForMailgunError(apiError.status, text),
+      `Mailgun refused ${what} (${apiError.status}): ${text}`,
+      { provider: PROVIDER, status: apiError.status },
+    );
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new ProviderError('ADAPTER_ERROR', `Mailgun ${what} failed: ${excerpt(message)}`, {
+    provider: PROVIDER,
+  });
+}
+
+/**
+ * The form fields of `POST /v3/{domain}/messages` for a message. Reply-To and custom headers go as `h:` fields,
+ * tags as `o:tag` (the first 3 distinct ones: Mailgun keeps no more), metadata as `v:` variables (they come back
+ * in webhooks as `user-variables`). Inline parts are named by their content id, since Mailgun uses the file name
+ * as the `cid`.
+ */
+export function toMailgunForm(
+  message: OutboundEmail,
+  config: Pick<MailgunConfig, 'testMode'>,
+): Record<string, FormValue> {
+  const form: Record<string, FormValue> = {
+    from: formatAddress(message.from),
+    to: message.to.map(formatAddress),
+    subject: message.subject,
+  };
+  if (message.cc.length > 0) form.cc = message.cc.map(formatAddress);
+  if (message.bcc.length > 0) form.bcc = message.bcc.map(formatAddress);
+  if (message.text !== undefined) form.text = message.text;
+  if (message.html !== undefined) form.html = message.html;
+  if (message.replyTo.length > 0) form['h:Reply-To'] = message.replyTo.map(formatAddress).join(', ');
+  for (const [name, value] of Object.entries(message.headers)) form[`h:${name}`] = value;
+  const tags = [...new Set(message.tags)].slice(0, MAX_TAGS);
+  if (tags.length > 0) form['o:tag'] = tags;
+  for (const [name, value] of Object.entries(message.metadata)) form[`v:${name}`] = value;
+  if (config.testMode) form['o:testmode'] = 'yes';
+
+  const files = (disposition: 'attachment' | 'inline') =>
+    message.attachments
+      .filter((attachment) => attachment.disposition === disposition)
+      .map((attachment) => {
+        const name =
+          disposition === 'inline' ? (attachment.contentId ?? attachment.filename) : attachment.filename;
+        const options = attachment.contentType ? { type: attachment.contentType } : {};
+        return new File([toBuffer(attachment.content)], name, options);
+      });
+  const attachments = files('attachment');
+  const inline = files('inline');
+  if (attachments.length > 0) form.attachment = attachments;
+  if (inline.length > 0) form.inline = inline;
+  return form;
+}
+
+/** Options of {@link mailgun}. None yet: everything is in the provider config. */
+export type MailgunAdapterOptions = Record<string, never>;
+
+/**
+ * The Mailgun adapter. Needs `mailgun.js` installed (`npm install mailgun.js`). One SDK client per provider
+ * config, created on first use and kept until the config changes, is removed, or the adapter closes.
+ *
+ * `mailgun.js` takes no abort signal: an abandoned call settles at once, and the SDK's own timeout (the attempt
+ * budget) closes its socket.
+ */
+export function mailgun(_options: MailgunAdapterOptions = {}): Adapter<'email', MailgunConfig> {
+  const clients = new ClientPool<ClientConfig, MailgunClient>(createClient);
+
+  async function call<T>(
+    ctx: Pick<AdapterCallContext, 'signal' | 'timeoutMs'>,
+    work: () => Promise<T>,
+    what: string,
+    ambiguous: boolean,
+  ): Promise<T> {
+    try {
+      return await withDeadline(ctx, work, { provider: PROVIDER, ambiguous });
+    } catch (error) {
+      throw toProviderError(error, what, ambiguous);
+    }
+  }
+
+  const temporary = <T>(
+    config: MailgunConfig,
+    ctx: AdapterCallContext,
+    use: (client: MailgunClient) => Promise<T>,
+  ) => clients.withTemporary({ ...config, sdkTimeoutMs: config.timeoutMs ?? ctx.timeoutMs }, use);
+
+  return {
+    provider: PROVIDER,
     channel: 'email',
-    async send() {
-      throw new ProviderError('ADAPTER_MISSING', 'The mailgun adapter is not available in this version', {
-        provider: 'mailgun',
+    configSchema: mailgunConfigSchema,
+
+    async send(message: OutboundEmail, ctx: SendContext<MailgunConfig>) {
+      const client = await clients.get({
+        providerConfigId: ctx.providerConfigId,
+        configRevision: ctx.configRevision,
+        config: { ...ctx.config, sdkTimeoutMs: ctx.config.timeoutMs ?? ctx.timeoutMs },
+      });
+      const answer = await call(
+        ctx,
+        () => client.messages.create(ctx.config.domain, toMailgunForm(message, ctx.config)),
+        'the message',
+        true,
+      );
+      const messageId = typeof answer.id === 'string' ? answer.id.replace(/^<|>$/g, '') : '';
+      if (!messageId) {
+        // Accepted (2xx), but nothing to track it by: report it as ambiguous rather than as sent or failed.
+        throw new ProviderError(
+          'PROVIDER_UNAVAILABLE',
+          'Mailgun accepted the message without a readable message id',
+          {
+            provider: PROVIDER,
+            ambiguous: true,
+          },
+        );
+      }
+      return { messageId };
+    },
+
+    async verify(config: MailgunConfig, ctx: AdapterCallContext): Promise<VerifyResult> {
+      return temporary(config, ctx, async (client) => {
+        try {
+          const domain = await call(
+            ctx,
+            () => client.domains.get(config.domain),
+            'the credential check',
+            false,
+          );
+          return { valid: true, details: { domain: config.domain, state: domain.state } };
+        } catch (error) {
+          if (!isProviderError(error) || error.status === undefined) throw error;
+          // Here a 404 means "no such domain for this key", not an outage.
+          if (error.status === 404) {
+            const hint = config.region === 'eu' ? '' : ' (domains in the EU region need region "eu")';
+            return { valid: false, reason: `Mailgun has no domain ${config.domain} for this key${hint}` };
+          }
+          if (error.status === 401 || error.status === 403) {
+            return {
+              valid: false,
+              reason: `Mailgun refused the key for GET /v4/domains/${config.domain} (${error.status}). Checking needs a private API key: a domain sending key can send but cannot read its domain.`,
+            };
+          }
+          if (error.failureClass === 'transient') throw error;
+          return { valid: false, reason: error.message };
+        }
       });
     },
+
+    async domains(config: MailgunConfig, ctx: AdapterCallContext): Promise<DomainStatus[]> {
+      return temporary(config, ctx, async (client) => {
+        const items = await call(
+          ctx,
+          () => client.domains.list({ limit: 1000 }),
+          'the domain listing',
+          false,
+        );
+        return items
+          .filter((item): item is Record<string, unknown> => typeof item === 'object' && item !== null)
+          .map((item) => ({
+            domain: String(item.name),
+            verified: item.state === 'active',
+            // Only non-secret fields: domain records also carry the domain's SMTP password.
+            details: {
+              state: item.state,
+              type: item.type,
+              disabled: item.is_disabled === true,
+              spamAction: item.spam_action,
+            },
+          }));
+      });
+    },
+
+    release: (providerConfigId: string) => clients.release(providerConfigId),
+    close: () => clients.close(),
   };
 }

@@ -1,0 +1,374 @@
+import type { MailgunConfig, OutboundEmail } from 'messagepipe';
+import { describe, expect, it } from 'vitest';
+import { mailgun, mailgunApiOrigin, toMailgunForm } from '../../adapters/mailgun';
+import { describeAdapterConformance, sendContext } from './conformance';
+import { fakeSecret, type RecordedRequest, useFakeHttpServer } from './fake-http-server';
+
+const fake = useFakeHttpServer();
+const API_KEY = fakeSecret('key-');
+const DOMAIN = 'mg.acme.test';
+/** A domain's SMTP password, as Mailgun returns it in domain records: must never be passed on. */
+const SMTP_PASSWORD = fakeSecret('smtp-');
+const BASIC = `Basic ${Buffer.from(`api:${API_KEY}`).toString('base64')}`;
+const config = (endpoint: string): MailgunConfig => ({ apiKey: API_KEY, domain: DOMAIN, endpoint });
+
+const PDF = new Uint8Array([0x25, 0x50, 0x44, 0x46, 0x2d, 0x31, 0x2e, 0x34]);
+const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+const message: OutboundEmail = {
+  channel: 'email',
+  from: { email: 'noreply@acme.test', name: 'Acme, Inc.' },
+  to: [{ email: 'ann@example.test', name: 'Ann Lee' }, { email: 'bob@example.test' }],
+  cc: [{ email: 'cat@example.test', name: 'Cat' }],
+  bcc: [{ email: 'dan@example.test' }],
+  replyTo: [{ email: 'support@acme.test', name: 'Support' }],
+  subject: 'Welcome aboard',
+  text: 'Hello Ann',
+  html: '<p>Hello Ann <img src="cid:logo"></p>',
+  attachments: [
+    { filename: 'terms.pdf', content: PDF, contentType: 'application/pdf', disposition: 'attachment' },
+    {
+      filename: 'logo.png',
+      content: PNG,
+      contentType: 'image/png',
+      contentId: 'logo',
+      disposition: 'inline',
+    },
+  ],
+  headers: { 'X-Campaign': 'spring' },
+  tags: ['welcome', 'onboarding'],
+  metadata: { userId: '42' },
+};
+
+function expectMailgunAuth(request: RecordedRequest): void {
+  expect(request.headers.authorization).toBe(BASIC);
+}
+
+function assertSendRequest(request: RecordedRequest): void {
+  expect(request.method).toBe('POST');
+  expect(request.path).toBe(`/v3/${DOMAIN}/messages`);
+  expectMailgunAuth(request);
+  expect(request.headers['content-type']).toMatch(/^multipart\/form-data; boundary=/);
+  const parts = request.multipart();
+  const textFields = Object.fromEntries(
+    [...new Set(parts.filter((part) => part.filename === undefined).map((part) => part.name))].map((name) => [
+      name,
+      parts.filter((part) => part.name === name).map((part) => part.text),
+    ]),
+  );
+  expect(textFields).toEqual({
+    from: ['"Acme, Inc." <noreply@acme.test>'],
+    to: ['Ann Lee <ann@example.test>', 'bob@example.test'],
+    cc: ['Cat <cat@example.test>'],
+    bcc: ['dan@example.test'],
+    subject: ['Welcome aboard'],
+    text: ['Hello Ann'],
+    html: ['<p>Hello Ann <img src="cid:logo"></p>'],
+    'h:Reply-To': ['Support <support@acme.test>'],
+    'h:X-Campaign': ['spring'],
+    'o:tag': ['welcome', 'onboarding'],
+    'v:userId': ['42'],
+  });
+  const files = parts
+    .filter((part) => part.filename !== undefined)
+    .map((part) => ({
+      name: part.name,
+      filename: part.filename,
+      type: part.contentType,
+      data: [...part.data],
+    }));
+  expect(files).toEqual([
+    { name: 'attachment', filename: 'terms.pdf', type: 'application/pdf', data: [...PDF] },
+    { name: 'inline', filename: 'logo', type: 'image/png', data: [...PNG] },
+  ]);
+}
+
+const domainRecord = (name: string, state: string, type: string) => ({
+  name,
+  state,
+  type,
+  is_disabled: false,
+  spam_action: 'disabled',
+  require_tls: false,
+  skip_verification: false,
+  wildcard: false,
+  created_at: 'Thu, 13 Oct 2011 18:02:00 GMT',
+  smtp_login: `postmaster@${name}`,
+  smtp_password: SMTP_PASSWORD,
+  web_prefix: 'email',
+  web_scheme: 'https',
+  id: `id-${name}`,
+});
+
+describeAdapterConformance({
+  provider: 'mailgun',
+  channel: 'email',
+  fake,
+  createAdapter: () => mailgun(),
+  config,
+  // The SDK sends the key base64-encoded in the Basic header: that form must not leak either.
+  secrets: (c) => [c.apiKey, Buffer.from(`api:${c.apiKey}`).toString('base64'), SMTP_PASSWORD],
+  message,
+  send: {
+    method: 'POST',
+    path: `/v3/${DOMAIN}/messages`,
+    success: {
+      status: 200,
+      json: { id: '<20240501120000.1.ABCDEF@mg.acme.test>', message: 'Queued. Thank you.' },
+    },
+    messageId: '20240501120000.1.ABCDEF@mg.acme.test',
+    assertRequest: assertSendRequest,
+  },
+  failures: [
+    {
+      name: '400 invalid recipient',
+      reply: {
+        status: 400,
+        json: { message: 'to parameter is not a valid address. please check documentation' },
+      },
+      expected: { code: 'RECIPIENT_INVALID', status: 400, message: /not a valid address/ },
+    },
+    {
+      name: '400 other validation error',
+      reply: { status: 400, json: { message: "'from' parameter is missing" } },
+      expected: { code: 'MESSAGE_REJECTED', status: 400, message: /from' parameter is missing/ },
+    },
+    {
+      name: '401 bad API key',
+      reply: { status: 401, body: 'Forbidden' },
+      expected: { code: 'PROVIDER_INVALID_CREDENTIALS', status: 401 },
+    },
+    {
+      name: '403 account not activated',
+      reply: {
+        status: 403,
+        json: {
+          message:
+            'Domain mg.acme.test is not allowed to send: Please activate your Mailgun account. Check your inbox or log in to your control panel to resend the activation email.',
+        },
+      },
+      expected: { code: 'ACCOUNT_SUSPENDED', status: 403 },
+    },
+    {
+      name: '403 sandbox recipient not authorised',
+      reply: {
+        status: 403,
+        json: {
+          message:
+            'Domain sandbox123.mailgun.org is not allowed to send: Free accounts are for test purposes only. Please upgrade or add the address to authorized recipients in Account Settings.',
+        },
+      },
+      expected: { code: 'PROVIDER_REJECTED', status: 403 },
+    },
+    {
+      name: '404 unknown sending domain',
+      reply: { status: 404, json: { message: 'Domain not found: mg.acme.test' } },
+      expected: { code: 'PROVIDER_REJECTED', status: 404, message: /Domain not found/ },
+    },
+    {
+      name: '404 from a proxy during an incident',
+      reply: { status: 404, headers: { 'content-type': 'text/html' }, body: '<html>Not Found</html>' },
+      expected: { code: 'PROVIDER_UNAVAILABLE', status: 404 },
+    },
+    {
+      name: '413 message too large',
+      reply: { status: 413, json: { message: 'Message size exceeds the limit' } },
+      expected: { code: 'MESSAGE_REJECTED', status: 413 },
+    },
+    {
+      name: '429 rate limited',
+      reply: { status: 429, headers: { 'retry-after': '30' }, json: { message: 'Too many requests' } },
+      // mailgun.js drops response headers, so no retryAfterMs can be kept.
+      expected: { code: 'PROVIDER_RATE_LIMITED', status: 429 },
+    },
+    {
+      name: '500 internal error',
+      reply: { status: 500, json: { message: 'Internal Server Error' } },
+      expected: { code: 'PROVIDER_UNAVAILABLE', status: 500 },
+    },
+    {
+      name: '502 with an HTML body',
+      reply: {
+        status: 502,
+        headers: { 'content-type': 'text/html' },
+        body: '<html><body>Bad Gateway</body></html>',
+      },
+      expected: { code: 'PROVIDER_UNAVAILABLE', status: 502 },
+    },
+  ],
+  // A 200 whose body cannot be read: the message was probably queued, but there is no id to track it by.
+  malformedJson: { status: 200, expected: { code: 'PROVIDER_UNAVAILABLE', ambiguous: true } },
+  // mailgun.js takes no abort signal and uses Node's global agent.
+  abortClosesConnection: false,
+  connections: 'shared',
+  verify: [
+    {
+      name: 'a private key that can read its domain is valid',
+      routes: [
+        {
+          method: 'GET',
+          path: `/v4/domains/${DOMAIN}`,
+          reply: {
+            status: 200,
+            json: {
+              domain: domainRecord(DOMAIN, 'active', 'custom'),
+              receiving_dns_records: [],
+              sending_dns_records: [],
+            },
+          },
+        },
+      ],
+      expected: { valid: true },
+      assertRequests: (requests) => {
+        expect(requests.map((request) => `${request.method} ${request.path}`)).toEqual([
+          `GET /v4/domains/${DOMAIN}`,
+        ]);
+        expectMailgunAuth(requests[0]!);
+      },
+    },
+    {
+      name: 'a refused key is invalid, with a note about domain sending keys',
+      routes: [{ method: 'GET', path: `/v4/domains/${DOMAIN}`, reply: { status: 401, body: 'Forbidden' } }],
+      expected: { valid: false, reason: /\(401\).*private API key.*domain sending key/ },
+    },
+    {
+      name: 'a domain sending key (403) is reported as such',
+      routes: [
+        {
+          method: 'GET',
+          path: `/v4/domains/${DOMAIN}`,
+          reply: { status: 403, json: { message: 'Forbidden' } },
+        },
+      ],
+      expected: { valid: false, reason: /\(403\).*domain sending key/ },
+    },
+    {
+      name: 'an unknown domain is invalid',
+      routes: [
+        {
+          method: 'GET',
+          path: `/v4/domains/${DOMAIN}`,
+          reply: { status: 404, json: { message: 'Domain not found' } },
+        },
+      ],
+      expected: { valid: false, reason: /no domain mg\.acme\.test.*region "eu"/ },
+    },
+    {
+      name: 'a 500 cannot tell',
+      routes: [
+        {
+          method: 'GET',
+          path: `/v4/domains/${DOMAIN}`,
+          reply: { status: 500, json: { message: 'Internal Server Error' } },
+        },
+      ],
+      expected: { error: { code: 'PROVIDER_UNAVAILABLE', status: 500 } },
+    },
+  ],
+  domains: [
+    {
+      name: 'lists domains with their state and no SMTP password',
+      routes: [
+        {
+          method: 'GET',
+          path: '/v4/domains',
+          reply: {
+            status: 200,
+            json: {
+              total_count: 2,
+              items: [
+                domainRecord(DOMAIN, 'active', 'custom'),
+                domainRecord('sandbox123.mailgun.org', 'unverified', 'sandbox'),
+              ],
+            },
+          },
+        },
+      ],
+      expected: [
+        {
+          domain: DOMAIN,
+          verified: true,
+          details: { state: 'active', type: 'custom', disabled: false, spamAction: 'disabled' },
+        },
+        {
+          domain: 'sandbox123.mailgun.org',
+          verified: false,
+          details: { state: 'unverified', type: 'sandbox', disabled: false, spamAction: 'disabled' },
+        },
+      ],
+    },
+    {
+      name: 'a refused key fails the listing',
+      routes: [{ method: 'GET', path: '/v4/domains', reply: { status: 401, body: 'Forbidden' } }],
+      expected: { error: { code: 'PROVIDER_INVALID_CREDENTIALS', status: 401 } },
+    },
+  ],
+});
+
+describe('mailgun mapping', () => {
+  it('turns test mode on with o:testmode', async () => {
+    fake.route('POST', `/v3/${DOMAIN}/messages`, {
+      status: 200,
+      json: { id: '<t@mg.acme.test>', message: 'Queued' },
+    });
+    const adapter = mailgun();
+    try {
+      const receipt = await adapter.send(message, sendContext({ ...config(fake.origin), testMode: true }));
+      expect(receipt).toEqual({ messageId: 't@mg.acme.test' });
+      expect(fake.requests[0]!.fields()['o:testmode']).toEqual(['yes']);
+    } finally {
+      await adapter.close?.();
+    }
+  });
+
+  it('keeps the first 3 distinct tags', () => {
+    const form = toMailgunForm({ ...message, tags: ['a', 'b', 'a', 'c', 'd'] }, {});
+    expect(form['o:tag']).toEqual(['a', 'b', 'c']);
+  });
+
+  it('joins several reply-to addresses and leaves empty fields out', () => {
+    const form = toMailgunForm(
+      {
+        ...message,
+        cc: [],
+        bcc: [],
+        replyTo: [{ email: 'a@acme.test', name: 'A' }, { email: 'b@acme.test' }],
+        html: undefined,
+        attachments: [],
+        headers: {},
+        tags: [],
+        metadata: {},
+      },
+      {},
+    );
+    expect(form).toEqual({
+      from: '"Acme, Inc." <noreply@acme.test>',
+      to: ['Ann Lee <ann@example.test>', 'bob@example.test'],
+      subject: 'Welcome aboard',
+      text: 'Hello Ann',
+      'h:Reply-To': 'A <a@acme.test>, b@acme.test',
+    });
+  });
+
+  it('names an inline part without content id by its file name', () => {
+    const form = toMailgunForm(
+      {
+        ...message,
+        attachments: [
+          { filename: 'logo.png', content: PNG, contentType: 'image/png', disposition: 'inline' },
+        ],
+      },
+      {},
+    );
+    expect((form.inline as File[]).map((file) => file.name)).toEqual(['logo.png']);
+  });
+
+  it('sends to the EU host for region eu, and to endpoint when set', () => {
+    expect(mailgunApiOrigin({})).toBe('https://api.mailgun.net');
+    expect(mailgunApiOrigin({ region: 'us' })).toBe('https://api.mailgun.net');
+    expect(mailgunApiOrigin({ region: 'eu' })).toBe('https://api.eu.mailgun.net');
+    expect(mailgunApiOrigin({ region: 'eu', endpoint: 'http://127.0.0.1:1234' })).toBe(
+      'http://127.0.0.1:1234',
+    );
+  });
+});

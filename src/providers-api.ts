@@ -276,7 +276,8 @@ export class ProvidersApi {
       adapter.verify!(config, { signal, timeoutMs, logger: this.#core.logger }),
     );
     const credentials = toCredentialState(verdict);
-    // A concurrent change of the record wins: its own check (or lack of one) is what counts.
+    // The version is kept on purpose: the config did not change, so adapter clients keyed on it stay in use. The
+    // compare-and-set still makes a concurrent update win, with its own check (or lack of one).
     await this.#core.store.replaceProvider({ ...current, credentials }, current.version);
     const result: ValidationResult = {
       valid: verdict.valid,

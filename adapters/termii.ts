@@ -311,7 +311,7 @@ export function termii(): Adapter<'sms', TermiiConfig> {
         if (typeof answer.currency === 'string') details.currency = answer.currency;
         return { valid: true, details };
       }
-      const error = refusal(response, client, 'the API key');
+      const error = refusal(response, client, 'the balance check');
       if (
         error.code === 'PROVIDER_INVALID_CREDENTIALS' ||
         error.code === 'ACCOUNT_SUSPENDED' ||

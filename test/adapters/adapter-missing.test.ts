@@ -1,8 +1,9 @@
 import type { OutboundEmail } from 'messagepipe';
-import { describe, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { mailgun } from '../../adapters/mailgun';
 import { sendgrid } from '../../adapters/sendgrid';
 import { callContext, expectProviderError, rejectionOf, sendContext } from './conformance';
+import { sendWithoutPackage } from './without-package';
 
 /** What Node throws when an imported package is not installed. */
 function notInstalled(packageName: string): Error & { code: string } {
@@ -84,5 +85,27 @@ describe('an adapter whose SDK is not installed', () => {
       { code: 'ADAPTER_MISSING', message: new RegExp(`npm install ${packageName}`) },
       [],
     );
+  });
+});
+
+describe('an adapter run where its SDK cannot be resolved at all', () => {
+  it.each([
+    { factory: 'sendgrid', packageName: '@sendgrid/client', config: { apiKey: 'SG.not-used' } },
+    {
+      factory: 'mailgun',
+      packageName: 'mailgun.js',
+      config: { apiKey: 'key-not-used', domain: 'mg.acme.test' },
+    },
+  ])('$factory fails with ADAPTER_MISSING naming $packageName', async ({ factory, packageName, config }) => {
+    const outcome = await sendWithoutPackage({
+      packageName,
+      adapterModule: new URL(`../../adapters/${factory}.ts`, import.meta.url),
+      factory,
+      message,
+      config: { ...config, endpoint: 'http://127.0.0.1:9' },
+    });
+    expect(outcome.code).toBe('ADAPTER_MISSING');
+    expect(outcome.message).toContain(`npm install ${packageName}`);
+    expect(outcome.message).not.toContain(config.apiKey);
   });
 });

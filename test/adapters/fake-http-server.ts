@@ -89,8 +89,8 @@ export interface FaultReply {
   headers?: Record<string, string | string[]>;
 }
 
-/** What the fake answers: a fixed reply, or one computed from the request. */
-export type FakeReply = HttpReply | FaultReply | ((request: RecordedRequest) => HttpReply | FaultReply);
+/** What the fake answers: a fixed reply, or one computed from the request (which may itself be computed). */
+export type FakeReply = HttpReply | FaultReply | ((request: RecordedRequest) => FakeReply);
 
 /** Which requests a route answers: an exact path (query string ignored) or a regular expression on the path. */
 export type PathMatcher = string | RegExp;
@@ -248,7 +248,8 @@ export class FakeHttpServer {
       });
       return;
     }
-    const reply = typeof route.reply === 'function' ? route.reply(recorded) : route.reply;
+    let reply = route.reply;
+    while (typeof reply === 'function') reply = reply(recorded);
     if ('fault' in reply) {
       if (reply.fault === 'hang') {
         this.#hanging.add(response);

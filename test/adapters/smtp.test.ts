@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -166,6 +166,48 @@ async function startSilentServer(): Promise<{ port: number; close(): Promise<voi
   };
 }
 
+/**
+ * A scripted SMTP peer (no extensions, no AUTH) that drops the connection at one point of the first transaction:
+ * right after accepting the recipient, or once the message body starts to arrive.
+ */
+async function startDroppingServer(
+  dropAt: 'rcpt' | 'data',
+): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    let inData = false;
+    socket.write('220 drop.test ESMTP\r\n');
+    socket.on('data', (chunk) => {
+      if (inData) {
+        socket.destroy();
+        return;
+      }
+      for (const line of chunk.toString('utf8').split('\r\n').filter(Boolean)) {
+        const command = line.slice(0, 4).toUpperCase();
+        if (command === 'EHLO' || command === 'HELO') socket.write('250 drop.test\r\n');
+        else if (command === 'MAIL') socket.write('250 2.1.0 Ok\r\n');
+        else if (command === 'RCPT' && dropAt === 'rcpt') socket.destroy();
+        else if (command === 'RCPT') socket.write('250 2.1.5 Ok\r\n');
+        else if (command === 'DATA') {
+          inData = true;
+          socket.write('354 End data with <CR><LF>.<CR><LF>\r\n');
+        } else socket.write('502 5.5.2 Not implemented\r\n');
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 /** A port nothing listens on. */
 async function closedPort(): Promise<number> {
   const server = net.createServer();
@@ -272,7 +314,8 @@ function context(
     timeoutMs: 60_000,
     logger,
     projectId: PROJECT,
-    providerConfigId: 'smtp-direct',
+    // One id per distinct config, as the store would give: the adapter keeps one transport per id and revision.
+    providerConfigId: `smtp-${createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12)}`,
     configRevision: '1',
     idempotencyKey: randomUUID(),
     ...overrides,
@@ -675,6 +718,33 @@ describe('smtp adapter: connections and timeouts', () => {
     );
     expect(error).toMatchObject({ code: 'NETWORK_ERROR', failureClass: 'transient', ambiguous: false });
     expect(error.message).toContain('ECONNREFUSED');
+  });
+
+  it('marks a dropped connection ambiguous only once the message body was on its way', async () => {
+    const beforeData = await startDroppingServer('rcpt');
+    const duringData = await startDroppingServer('data');
+    cleanups.push(
+      () => beforeData.close(),
+      () => duringData.close(),
+    );
+    const adapter = directAdapter();
+
+    const early = await sendFailure(
+      adapter.send(
+        outbound('ann@example.test'),
+        context(baseConfig({ port: beforeData.port, auth: undefined })),
+      ),
+    );
+    expect(early).toMatchObject({ code: 'NETWORK_ERROR', failureClass: 'transient', ambiguous: false });
+
+    const late = await sendFailure(
+      adapter.send(
+        outbound('ann@example.test'),
+        context(baseConfig({ port: duringData.port, auth: undefined })),
+      ),
+    );
+    expect(late).toMatchObject({ code: 'NETWORK_ERROR', failureClass: 'transient', ambiguous: true });
+    expect(late.message).toMatch(/may have been delivered/);
   });
 
   it('fails over from a server that never answers', async () => {

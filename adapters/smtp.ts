@@ -30,9 +30,16 @@ import type {
 
 const PROVIDER = 'smtp';
 
-/** Header written once per tag of a message (`X-MessagePipe-Tag: welcome`). */
+/**
+ * Header written once per tag of a message (`X-MessagePipe-Tag: welcome`). Header names are case-insensitive;
+ * nodemailer writes this one as `X-Messagepipe-Tag`.
+ */
 export const SMTP_TAG_HEADER = 'X-MessagePipe-Tag';
-/** Header holding a message's metadata as one JSON object (`X-MessagePipe-Metadata: {"orderId":"42"}`). */
+/**
+ * Header holding a message's metadata as one JSON object (`X-MessagePipe-Metadata: {"orderId": "42"}`), in
+ * printable ASCII (other characters as `\uXXXX` escapes) and folded at spaces; nodemailer writes the name as
+ * `X-Messagepipe-Metadata`.
+ */
 export const SMTP_METADATA_HEADER = 'X-MessagePipe-Metadata';
 
 /** Pool size when the config does not set `maxConnections`. */

@@ -397,15 +397,19 @@ describe('classifyFailure', () => {
     },
   });
 
-  it('retries ALL_PROVIDERS_FAILED only when every cause was transient, honouring the longest Retry-After', () => {
+  it('retries ALL_PROVIDERS_FAILED when some provider may recover, honouring the longest Retry-After', () => {
     const transient = new MessagePipeError('ALL_PROVIDERS_FAILED', 'down', {
       attempts: [attempt('transient', 2_000), attempt('transient', 9_000)],
     });
     expect(classifyFailure(transient)).toMatchObject({ failureClass: 'transient', retryAfterMs: 9_000 });
     const mixed = new MessagePipeError('ALL_PROVIDERS_FAILED', 'down', {
-      attempts: [attempt('transient'), attempt('provider')],
+      attempts: [attempt('provider'), attempt('transient')],
     });
-    expect(classifyFailure(mixed)).toMatchObject({ code: 'ALL_PROVIDERS_FAILED', failureClass: 'provider' });
+    expect(classifyFailure(mixed)).toMatchObject({ code: 'ALL_PROVIDERS_FAILED', failureClass: 'transient' });
+    const broken = new MessagePipeError('ALL_PROVIDERS_FAILED', 'refused', {
+      attempts: [attempt('provider'), attempt('provider')],
+    });
+    expect(classifyFailure(broken)).toMatchObject({ code: 'ALL_PROVIDERS_FAILED', failureClass: 'provider' });
   });
 
   it('classifies validation, set-up and unexpected errors', () => {

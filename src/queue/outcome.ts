@@ -34,8 +34,9 @@ const MAX_MESSAGE_LENGTH = 1_000;
 
 /**
  * Classifies what `dispatcher.send` threw. Only `transient` failures are retried by the queue:
- * - `ALL_PROVIDERS_FAILED` is transient when every failed attempt was transient (outage, timeout, 429), else
- *   `provider` (some provider needs a person: credentials, unverified sender, suspended account).
+ * - `ALL_PROVIDERS_FAILED` is transient when some failed attempt was transient (outage, timeout, 429, open
+ *   circuit): that provider may take the message on a later run. When every provider refused at the provider level
+ *   (credentials, unverified sender, suspended account) it is `provider`: a person has to fix the set-up.
  * - a `ProviderError` keeps its own class (the dispatcher throws one of class `message` when a provider refused
  *   the message itself).
  * - `MESSAGE_INVALID` is `message`; `NO_PROVIDERS` and `CHANNEL_DISABLED` are `provider` (the project's set-up):
@@ -75,9 +76,9 @@ export function classifyFailure(error: unknown): ClassifiedFailure {
 function classOfCode(code: ErrorCode, attempts: Attempt[]): FailureClass {
   switch (code) {
     case 'ALL_PROVIDERS_FAILED':
-      return attempts.every((attempt) => !attempt.error || attempt.error.failureClass === 'transient')
-        ? 'transient'
-        : 'provider';
+      // One provider that was only down (or rate-limiting, or behind an open circuit) may take the message on a
+      // later run, even if another one's set-up is broken; only a chain of provider-level refusals is hopeless.
+      return attempts.some((attempt) => attempt.error?.failureClass === 'transient') ? 'transient' : 'provider';
     case 'MESSAGE_INVALID':
       return 'message';
     case 'DISPATCHER_CLOSED':

@@ -69,7 +69,7 @@ const callScopes = new AsyncLocalStorage<CallScope>();
 const scopedFetch: FetchImplementation = async (input, init) => {
   const scope = callScopes.getStore();
   if (!scope) return fetch(input, init);
-  const signal = init?.signal ? AbortSignal.any([init.signal, scope.signal]) : scope.signal;
+  const signal = init?.signal ? eitherSignal(init.signal, scope.signal) : scope.signal;
   try {
     const response = await fetch(input, { ...init, signal });
     scope.response = { status: response.status, headers: response.headers };
@@ -79,6 +79,26 @@ const scopedFetch: FetchImplementation = async (input, init) => {
     throw error;
   }
 };
+
+/** Aborts when either signal does (`AbortSignal.any` needs Node 20.3). */
+function eitherSignal(first: AbortSignal, second: AbortSignal): AbortSignal {
+  if (first.aborted) return first;
+  if (second.aborted) return second;
+  const controller = new AbortController();
+  const onFirst = () => controller.abort(first.reason);
+  const onSecond = () => controller.abort(second.reason);
+  first.addEventListener('abort', onFirst, { once: true });
+  second.addEventListener('abort', onSecond, { once: true });
+  controller.signal.addEventListener(
+    'abort',
+    () => {
+      first.removeEventListener('abort', onFirst);
+      second.removeEventListener('abort', onSecond);
+    },
+    { once: true },
+  );
+  return controller.signal;
+}
 
 async function loadSdk(): Promise<PostmarkModule> {
   return loadOptional(PACKAGE, PROVIDER, () => import('postmark'));
@@ -181,12 +201,8 @@ function classifyFailure(error: unknown, scope: CallScope, operation: Operation)
     return networkError(error, mayHaveBeenSent && scope.response !== undefined);
   }
   if (error.statusCode === 0) {
-    if (scope.transportError === undefined) {
-      return new ProviderError('ADAPTER_ERROR', `Postmark SDK failed: ${excerpt(error.message)}`, {
-        provider: PROVIDER,
-      });
-    }
-    return networkError(scope.transportError, mayHaveBeenSent);
+    // No answer came back. postmark 4 (axios inside) bypasses our fetch and leaves the code in the message only.
+    return networkError(scope.transportError ?? error, mayHaveBeenSent);
   }
   return classifyAnswer(error.statusCode, error.code, error.message, operation, scope.response?.headers);
 }
@@ -214,7 +230,11 @@ function networkCodeOf(error: unknown): string | undefined {
     if (isNetworkErrorCode(code)) return code;
     current = (current as { cause?: unknown }).cause;
   }
-  return undefined;
+  const message = error instanceof Error ? error.message : '';
+  const named = /\b(E[A-Z]{3,}|ERR_[A-Z_]+|UND_ERR_[A-Z_]+)\b/.exec(message)?.[1];
+  if (named) return named;
+  // axios: "timeout of 5000ms exceeded".
+  return /\btimeout of \d+ms exceeded\b/.test(message) ? 'ETIMEDOUT' : undefined;
 }
 
 /** Postmark `ErrorCode`s of a 422 answer that say more than the status. */

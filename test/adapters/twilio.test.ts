@@ -345,6 +345,50 @@ describe('twilio adapter: environment', () => {
   });
 });
 
+describe('twilio adapter: concurrent sends on one client', () => {
+  it("aborting one send closes its own connection only, and each answer's headers stay with its send", async () => {
+    fake.once('POST', MESSAGES_PATH, { fault: 'hang' });
+    fake.once('POST', MESSAGES_PATH, { fault: 'hang' });
+    const adapter = twilio();
+    const first = sendContext(config(fake.origin), { timeoutMs: 60_000 });
+    const second = sendContext(config(fake.origin), { timeoutMs: 60_000 });
+    const firstOutcome = rejectionOf(adapter.send(message, first));
+    const secondOutcome = rejectionOf(adapter.send(message, second));
+    await fake.waitForRequests(2);
+    const [firstRequest, secondRequest] = fake.requests;
+    expect(firstRequest!.connectionId).not.toBe(secondRequest!.connectionId);
+
+    first.controller.abort(new Error('first caller gave up'));
+    expectProviderError(await firstOutcome, 'twilio', { code: 'PROVIDER_TIMEOUT' }, [AUTH_TOKEN]);
+    await fake.connectionClosed(firstRequest!.connectionId);
+    expect(fake.isConnectionClosed(secondRequest!.connectionId)).toBe(false);
+
+    second.controller.abort(new Error('second caller gave up'));
+    expectProviderError(await secondOutcome, 'twilio', { code: 'PROVIDER_TIMEOUT' }, [AUTH_TOKEN]);
+    await fake.connectionClosed(secondRequest!.connectionId);
+
+    // A rate-limited send and an accepted one at the same time: the Retry-After belongs to the first only.
+    fake.once('POST', MESSAGES_PATH, twilioError(429, 20429, 'Too Many Requests', { 'retry-after': '12' }));
+    fake.once('POST', MESSAGES_PATH, created('SM5'));
+    const [limited, sent] = await Promise.allSettled([
+      adapter.send(message, sendContext(config(fake.origin))),
+      adapter.send(message, sendContext(config(fake.origin))),
+    ]);
+    await adapter.close?.();
+    expect(sent).toEqual({ status: 'fulfilled', value: { messageId: 'SM5' } });
+    expect(limited.status).toBe('rejected');
+    expectProviderError(
+      (limited as PromiseRejectedResult).reason,
+      'twilio',
+      {
+        code: 'PROVIDER_RATE_LIMITED',
+        retryAfterMs: 12_000,
+      },
+      [AUTH_TOKEN],
+    );
+  });
+});
+
 describe('twilio adapter: helpers', () => {
   it('rewrites only the origin of an SDK URL', () => {
     expect(

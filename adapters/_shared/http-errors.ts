@@ -132,12 +132,14 @@ const BEFORE_SENDING = new Set([
 /** Timed out: the request may or may not have been sent. */
 const TIMED_OUT = new Set(['ETIMEDOUT', 'ECONNABORTED', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
-/** True for a Node/axios error code such as `ECONNREFUSED` or `ERR_SOCKET_CLOSED` (not an HTTP status). */
+/**
+ * True for a Node/axios/undici error code such as `ECONNREFUSED`, `ERR_SOCKET_CLOSED` or a TLS certificate code
+ * (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`) — not an HTTP status or a provider's own error name.
+ */
 export function isNetworkErrorCode(value: unknown): value is string {
-  return (
-    typeof value === 'string' &&
-    /^(E[A-Z0-9_]+|ERR_[A-Z0-9_]+|UND_ERR_[A-Z0-9_]+|[A-Z_]*CERT[A-Z_]*)$/.test(value)
-  );
+  if (typeof value !== 'string') return false;
+  if (BEFORE_SENDING.has(value) || TIMED_OUT.has(value)) return true;
+  return /^(E[A-Z0-9_]+|ERR_[A-Z0-9_]+|UND_ERR_[A-Z0-9_]+|[A-Z_]*CERT[A-Z_]*|UNABLE_TO_[A-Z_]+)$/.test(value);
 }
 
 /**

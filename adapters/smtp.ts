@@ -27,6 +27,7 @@ import type {
   SMTPTransportOptions,
   Transporter,
 } from 'nodemailer';
+import { toBuffer } from './_shared/email';
 
 const PROVIDER = 'smtp';
 
@@ -274,12 +275,7 @@ function toAddress(address: EmailAddress): NodemailerAddress | string {
 function toAttachment(attachment: EmailAttachment): Attachment {
   const converted: Attachment = {
     filename: attachment.filename,
-    // A view of the same bytes, not a copy.
-    content: Buffer.from(
-      attachment.content.buffer,
-      attachment.content.byteOffset,
-      attachment.content.byteLength,
-    ),
+    content: toBuffer(attachment.content),
     contentDisposition: attachment.disposition,
   };
   if (attachment.contentType) converted.contentType = attachment.contentType;

@@ -78,7 +78,9 @@ function classOfCode(code: ErrorCode, attempts: Attempt[]): FailureClass {
     case 'ALL_PROVIDERS_FAILED':
       // One provider that was only down (or rate-limiting, or behind an open circuit) may take the message on a
       // later run, even if another one's set-up is broken; only a chain of provider-level refusals is hopeless.
-      return attempts.some((attempt) => attempt.error?.failureClass === 'transient') ? 'transient' : 'provider';
+      return attempts.some((attempt) => attempt.error?.failureClass === 'transient')
+        ? 'transient'
+        : 'provider';
     case 'MESSAGE_INVALID':
       return 'message';
     case 'DISPATCHER_CLOSED':

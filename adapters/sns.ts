@@ -8,8 +8,8 @@
  *
  * Message attributes:
  * - `AWS.SNS.SMS.SMSType`: the config's `smsType`, `Transactional` by default;
- * - `AWS.SNS.SMS.SenderID`, first match wins: the message's own `from` when it is alphanumeric, the config's
- *   `senderId`, the project's SMS sender id;
+ * - `AWS.SNS.SMS.SenderID`, first match wins: the message's own `from` when it is alphanumeric, the project's SMS
+ *   sender id, the config's `senderId` (the account's default);
  * - `AWS.MM.SMS.OriginationNumber`: the message's own `from` when it is a number, else the config's
  *   `originationNumber`. The project's sender number is not used: SNS refuses numbers the AWS account does not
  *   own, and without one it picks an origination identity of the account itself.
@@ -94,7 +94,7 @@ export function snsMessageAttributes(
     'AWS.SNS.SMS.SMSType': text(config.smsType ?? 'Transactional'),
   };
   const fromIsNumber = message.from !== undefined && E164.test(message.from);
-  const senderId = (fromIsNumber ? undefined : message.from) ?? config.senderId ?? message.senderId;
+  const senderId = (fromIsNumber ? undefined : message.from) ?? message.senderId ?? config.senderId;
   if (senderId) attributes['AWS.SNS.SMS.SenderID'] = text(senderId);
   const originationNumber = (fromIsNumber ? message.from : undefined) ?? config.originationNumber;
   if (originationNumber) attributes['AWS.MM.SMS.OriginationNumber'] = text(originationNumber);

@@ -6,8 +6,9 @@
  * Sender id, first match wins:
  * 1. the message's own `from`, when it is an alphanumeric sender id (3-11 letters, digits or spaces) — a phone
  *    number there is ignored, since Termii's SMS routes take registered sender ids, not numbers;
- * 2. the provider config's `senderId` (the id registered with this Termii account);
- * 3. the project's SMS sender id (`pipe.senders.set({ channel: 'sms', senderId })`).
+ * 2. the project's SMS sender id (`pipe.senders.set({ channel: 'sms', senderId })`): the project's sender
+ *    configuration says who its messages come from, as it does for email;
+ * 3. the provider config's `senderId` (the account's default registered id).
  *
  * @example
  * ```ts
@@ -145,7 +146,7 @@ export function termiiSenderOf(
   config: Partial<Pick<TermiiConfig, 'senderId'>>,
 ): string | undefined {
   if (message.from !== undefined && TERMII_SENDER_ID.test(message.from)) return message.from;
-  return config.senderId ?? message.senderId;
+  return message.senderId ?? config.senderId;
 }
 
 /** The send body without the API key, for a message already validated as E.164. */

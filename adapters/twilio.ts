@@ -10,11 +10,14 @@
  *
  * Sender, first match wins:
  * 1. the message's own `from` (a number or an alphanumeric sender id), sent as `From`;
- * 2. the config's `messagingServiceSid` (Twilio picks a number from the service's pool; with the config's `from`
+ * 2. the project's SMS sender number, then its sender id (`pipe.senders.set({ channel: 'sms', … })`), sent as
+ *    `From` — with the config's `messagingServiceSid` too when there is one, so the service's settings apply;
+ * 3. the config's `messagingServiceSid` (Twilio picks a number from the service's pool; with the config's `from`
  *    also set, that number is used from the pool);
- * 3. the config's `from`;
- * 4. the project's SMS sender number, then its sender id (`pipe.senders.set({ channel: 'sms', … })`).
- * The provider config wins over the project's sender because its numbers belong to that Twilio account.
+ * 4. the config's `from`.
+ * The project's sender configuration says who its messages come from, as it does for email; the provider config's
+ * sender is the account's default. A project sender that the account does not own is refused by Twilio
+ * (21606/21212, `SENDER_UNVERIFIED`), and the send fails over.
  *
  * @example
  * ```ts
@@ -269,13 +272,18 @@ export function twilioSenderOf(
   config: Pick<TwilioConfig, 'from' | 'messagingServiceSid'>,
 ): { from?: string; messagingServiceSid?: string } {
   if (message.from !== undefined) return { from: message.from };
+  const projectSender = message.senderNumber ?? message.senderId;
+  if (projectSender !== undefined) {
+    return config.messagingServiceSid
+      ? { messagingServiceSid: config.messagingServiceSid, from: projectSender }
+      : { from: projectSender };
+  }
   if (config.messagingServiceSid) {
     return config.from
       ? { messagingServiceSid: config.messagingServiceSid, from: config.from }
       : { messagingServiceSid: config.messagingServiceSid };
   }
-  const from = config.from ?? message.senderNumber ?? message.senderId;
-  return from === undefined ? {} : { from };
+  return config.from === undefined ? {} : { from: config.from };
 }
 
 const E164 = /^\+[1-9]\d{6,14}$/;

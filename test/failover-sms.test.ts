@@ -115,10 +115,10 @@ describe('SMS failover through a Dispatcher', () => {
       }),
     ]);
     expect(twilioFake.requests).toHaveLength(1);
-    // Termii gets the number without '+' and its own registered sender id, which wins over the project's.
+    // Termii gets the number without '+' and the project's sender id, which wins over the config's default.
     expect(termiiFake.requests[0]!.json()).toMatchObject({
       to: '2348012345678',
-      from: 'AcmeNG',
+      from: 'Acme',
       sms: sms.body,
     });
     expect(snsFake.requests).toEqual([]);

@@ -250,12 +250,12 @@ describe('sns adapter: message attributes', () => {
     });
   });
 
-  it('takes the sender id from the message, then the config, then the project', () => {
+  it('takes the sender id from the message, then the project, then the config', () => {
     const senderIdOf = (message: Pick<OutboundSms, 'from' | 'senderId'>, senderId?: string) =>
       snsMessageAttributes(message, { ...base, senderId })['AWS.SNS.SMS.SenderID']?.StringValue;
     expect(senderIdOf({ from: 'Promo', senderId: 'Project' }, 'Acme')).toBe('Promo');
-    expect(senderIdOf({ senderId: 'Project' }, 'Acme')).toBe('Acme');
-    expect(senderIdOf({ senderId: 'Project' })).toBe('Project');
+    expect(senderIdOf({ senderId: 'Project' }, 'Acme')).toBe('Project');
+    expect(senderIdOf({}, 'Acme')).toBe('Acme');
   });
 
   it("sends a number in the message's from as the origination number, not as a sender id", () => {

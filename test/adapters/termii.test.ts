@@ -203,10 +203,10 @@ describe('termii adapter: request', () => {
     expect(termiiApiOrigin({ endpoint: 'https://api.ng.termii.com/' })).toBe('https://api.ng.termii.com');
   });
 
-  it("uses the message's alphanumeric from, then the config sender id, then the project's", () => {
+  it("uses the message's alphanumeric from, then the project's sender id, then the config's", () => {
     expect(termiiSenderOf({ from: 'Promo', senderId: 'Project' }, { senderId: 'Acme' })).toBe('Promo');
-    expect(termiiSenderOf({ senderId: 'Project' }, { senderId: 'Acme' })).toBe('Acme');
-    expect(termiiSenderOf({ senderId: 'Project' }, {})).toBe('Project');
+    expect(termiiSenderOf({ senderId: 'Project' }, { senderId: 'Acme' })).toBe('Project');
+    expect(termiiSenderOf({}, { senderId: 'Acme' })).toBe('Acme');
     // A number is not a Termii sender id: the configured one is used instead.
     expect(termiiSenderOf({ from: '+14155550100' }, { senderId: 'Acme' })).toBe('Acme');
   });

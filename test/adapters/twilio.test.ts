@@ -243,14 +243,22 @@ describe('twilio adapter: sender', () => {
     const { from: _unused, ...withoutFrom } = config(fake.origin);
     fake.route('POST', MESSAGES_PATH, created('SM2'));
     const adapter = twilio();
-    await adapter.send(
-      { ...message, senderNumber: '+14155550123' },
-      sendContext({ ...withoutFrom, messagingServiceSid: MESSAGING_SERVICE_SID }),
-    );
+    await adapter.send(message, sendContext({ ...withoutFrom, messagingServiceSid: MESSAGING_SERVICE_SID }));
     await adapter.close?.();
     const fields = fake.requests[0]!.fields();
     expect(fields.MessagingServiceSid).toEqual([MESSAGING_SERVICE_SID]);
     expect(fields.From).toBeUndefined();
+  });
+
+  it("sends the project's sender number over the config's, with the messaging service when there is one", async () => {
+    const plain = await send({ ...message, senderNumber: '+14155550123' });
+    expect(plain.From).toEqual(['+14155550123']);
+    const withService = await send(
+      { ...message, senderNumber: '+14155550123' },
+      { messagingServiceSid: MESSAGING_SERVICE_SID },
+    );
+    expect(withService.From).toEqual(['+14155550123']);
+    expect(withService.MessagingServiceSid).toEqual([MESSAGING_SERVICE_SID]);
   });
 
   it('sends the messaging service with the config number when both are set', async () => {
@@ -259,12 +267,12 @@ describe('twilio adapter: sender', () => {
     expect(fields.From).toEqual([FROM]);
   });
 
-  it("falls back to the project's sender number, then its sender id", () => {
-    expect(twilioSenderOf({ senderNumber: '+14155550123', senderId: 'Acme' }, {})).toEqual({
+  it("takes the project's sender number, then its sender id, then the config's sender", () => {
+    expect(twilioSenderOf({ senderNumber: '+14155550123', senderId: 'Acme' }, { from: FROM })).toEqual({
       from: '+14155550123',
     });
-    expect(twilioSenderOf({ senderId: 'Acme' }, {})).toEqual({ from: 'Acme' });
-    expect(twilioSenderOf({ senderNumber: '+14155550123' }, { from: FROM })).toEqual({ from: FROM });
+    expect(twilioSenderOf({ senderId: 'Acme' }, { from: FROM })).toEqual({ from: 'Acme' });
+    expect(twilioSenderOf({}, { from: FROM })).toEqual({ from: FROM });
   });
 
   it('refuses to send without any sender, before calling Twilio', async () => {

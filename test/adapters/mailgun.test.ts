@@ -1,8 +1,9 @@
-import type { MailgunConfig, OutboundEmail } from 'messagepipe';
+import type { MailgunConfig } from 'messagepipe';
 import { describe, expect, it } from 'vitest';
 import { mailgun, mailgunApiOrigin, toMailgunForm } from '../../adapters/mailgun';
 import { describeAdapterConformance, sendContext } from './conformance';
 import { fakeSecret, type RecordedRequest, useFakeHttpServer } from './fake-http-server';
+import { PDF, PNG, sampleEmail } from './sample-email';
 
 const fake = useFakeHttpServer();
 const API_KEY = fakeSecret('key-');
@@ -12,33 +13,7 @@ const SMTP_PASSWORD = fakeSecret('smtp-');
 const BASIC = `Basic ${Buffer.from(`api:${API_KEY}`).toString('base64')}`;
 const config = (endpoint: string): MailgunConfig => ({ apiKey: API_KEY, domain: DOMAIN, endpoint });
 
-const PDF = new Uint8Array([0x25, 0x50, 0x44, 0x46, 0x2d, 0x31, 0x2e, 0x34]);
-const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-const message: OutboundEmail = {
-  channel: 'email',
-  from: { email: 'noreply@acme.test', name: 'Acme, Inc.' },
-  to: [{ email: 'ann@example.test', name: 'Ann Lee' }, { email: 'bob@example.test' }],
-  cc: [{ email: 'cat@example.test', name: 'Cat' }],
-  bcc: [{ email: 'dan@example.test' }],
-  replyTo: [{ email: 'support@acme.test', name: 'Support' }],
-  subject: 'Welcome aboard',
-  text: 'Hello Ann',
-  html: '<p>Hello Ann <img src="cid:logo"></p>',
-  attachments: [
-    { filename: 'terms.pdf', content: PDF, contentType: 'application/pdf', disposition: 'attachment' },
-    {
-      filename: 'logo.png',
-      content: PNG,
-      contentType: 'image/png',
-      contentId: 'logo',
-      disposition: 'inline',
-    },
-  ],
-  headers: { 'X-Campaign': 'spring' },
-  tags: ['welcome', 'onboarding'],
-  metadata: { userId: '42' },
-};
+const message = sampleEmail();
 
 function expectMailgunAuth(request: RecordedRequest): void {
   expect(request.headers.authorization).toBe(BASIC);

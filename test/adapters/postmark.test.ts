@@ -1,4 +1,4 @@
-import { Dispatcher, isMessagePipeError, type OutboundEmail, type PostmarkConfig } from 'messagepipe';
+import { Dispatcher, isMessagePipeError, type PostmarkConfig } from 'messagepipe';
 import { Models } from 'postmark';
 import { describe, expect, it } from 'vitest';
 import { postmark, postmarkClientOptions, toPostmarkMessage } from '../../adapters/postmark';
@@ -11,6 +11,7 @@ import {
   sendContext,
 } from './conformance';
 import { type FakeReply, fakeSecret, type RecordedRequest, useFakeHttpServer } from './fake-http-server';
+import { PDF, PNG, sampleEmail } from './sample-email';
 import { sendWithoutPackage } from './without-package';
 
 const fake = useFakeHttpServer();
@@ -22,33 +23,7 @@ const config = (endpoint: string): PostmarkConfig => ({
   endpoint,
 });
 
-const PDF = new Uint8Array([0x25, 0x50, 0x44, 0x46, 0x2d, 0x31, 0x2e, 0x34]);
-const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-const message: OutboundEmail = {
-  channel: 'email',
-  from: { email: 'noreply@acme.test', name: 'Acme, Inc.' },
-  to: [{ email: 'ann@example.test', name: 'Ann Lee' }, { email: 'bob@example.test' }],
-  cc: [{ email: 'cat@example.test', name: 'Cat' }],
-  bcc: [{ email: 'dan@example.test' }],
-  replyTo: [{ email: 'support@acme.test', name: 'Support' }],
-  subject: 'Welcome aboard',
-  text: 'Hello Ann',
-  html: '<p>Hello Ann <img src="cid:logo"></p>',
-  attachments: [
-    { filename: 'terms.pdf', content: PDF, contentType: 'application/pdf', disposition: 'attachment' },
-    {
-      filename: 'logo.png',
-      content: PNG,
-      contentType: 'image/png',
-      contentId: 'logo',
-      disposition: 'inline',
-    },
-  ],
-  headers: { 'X-Campaign': 'spring' },
-  tags: ['welcome'],
-  metadata: { userId: '42' },
-};
+const message = sampleEmail({ tags: ['welcome'] });
 
 const expectedBody = {
   From: '"Acme, Inc." <noreply@acme.test>',

@@ -1,40 +1,15 @@
-import type { OutboundEmail, SendgridConfig } from 'messagepipe';
+import type { SendgridConfig } from 'messagepipe';
 import { describe, expect, it } from 'vitest';
 import { sendgrid, sendgridApiOrigin, toSendgridMail } from '../../adapters/sendgrid';
 import { describeAdapterConformance, expectProviderError, rejectionOf, sendContext } from './conformance';
 import { fakeSecret, type RecordedRequest, useFakeHttpServer } from './fake-http-server';
+import { PDF, PNG, sampleEmail } from './sample-email';
 
 const fake = useFakeHttpServer();
 const API_KEY = fakeSecret('SG.');
 const config = (endpoint: string): SendgridConfig => ({ apiKey: API_KEY, endpoint });
 
-const PDF = new Uint8Array([0x25, 0x50, 0x44, 0x46, 0x2d, 0x31, 0x2e, 0x34]);
-const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-const message: OutboundEmail = {
-  channel: 'email',
-  from: { email: 'noreply@acme.test', name: 'Acme, Inc.' },
-  to: [{ email: 'ann@example.test', name: 'Ann Lee' }, { email: 'bob@example.test' }],
-  cc: [{ email: 'cat@example.test', name: 'Cat' }],
-  bcc: [{ email: 'dan@example.test' }],
-  replyTo: [{ email: 'support@acme.test', name: 'Support' }],
-  subject: 'Welcome aboard',
-  text: 'Hello Ann',
-  html: '<p>Hello Ann <img src="cid:logo"></p>',
-  attachments: [
-    { filename: 'terms.pdf', content: PDF, contentType: 'application/pdf', disposition: 'attachment' },
-    {
-      filename: 'logo.png',
-      content: PNG,
-      contentType: 'image/png',
-      contentId: 'logo',
-      disposition: 'inline',
-    },
-  ],
-  headers: { 'X-Campaign': 'spring' },
-  tags: ['welcome', 'onboarding'],
-  metadata: { userId: '42' },
-};
+const message = sampleEmail();
 
 const expectedBody = {
   personalizations: [

@@ -1,8 +1,9 @@
-import type { OutboundEmail, SesConfig } from 'messagepipe';
+import type { SesConfig } from 'messagepipe';
 import { describe, expect, it, vi } from 'vitest';
 import { formatSesAddress, ses, toSendEmailInput } from '../../adapters/ses';
 import { callContext, describeAdapterConformance, sendContext } from './conformance';
 import { type FakeReply, fakeSecret, type RecordedRequest, useFakeHttpServer } from './fake-http-server';
+import { PDF, PNG, sampleEmail } from './sample-email';
 import { sendWithoutPackage } from './without-package';
 
 const fake = useFakeHttpServer();
@@ -17,33 +18,7 @@ const config = (endpoint: string): SesConfig => ({
   endpoint,
 });
 
-const PDF = new Uint8Array([0x25, 0x50, 0x44, 0x46, 0x2d, 0x31, 0x2e, 0x34]);
-const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-const message: OutboundEmail = {
-  channel: 'email',
-  from: { email: 'noreply@acme.test', name: 'Zoë at Acme' },
-  to: [{ email: 'ann@example.test', name: 'Ann Lee' }, { email: 'bob@example.test' }],
-  cc: [{ email: 'cat@example.test', name: 'Cat' }],
-  bcc: [{ email: 'dan@example.test' }],
-  replyTo: [{ email: 'support@acme.test', name: 'Support' }],
-  subject: 'Welcome aboard',
-  text: 'Hello Ann',
-  html: '<p>Hello Ann <img src="cid:logo"></p>',
-  attachments: [
-    { filename: 'terms.pdf', content: PDF, contentType: 'application/pdf', disposition: 'attachment' },
-    {
-      filename: 'logo.png',
-      content: PNG,
-      contentType: 'image/png',
-      contentId: 'logo',
-      disposition: 'inline',
-    },
-  ],
-  headers: { 'X-Campaign': 'spring' },
-  tags: ['welcome', 'onboarding'],
-  metadata: { userId: '42' },
-};
+const message = sampleEmail({ from: { email: 'noreply@acme.test', name: 'Zoë at Acme' } });
 
 const expectedBody = {
   // A non-ASCII display name goes as an RFC 2047 encoded-word, as SES requires.

@@ -3,30 +3,15 @@
  * word; the secondary is a working sink in another process. Reports total time, latency percentiles and how many
  * sends paid for the dead primary before its circuit breaker opened.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { Dispatcher, type DispatcherOptions, type SendResult } from 'messagepipe';
 import { smtp } from 'messagepipe/adapters/smtp';
-import { type BenchReport, percentile, round, runIfMain } from './report';
+import { type BenchReport, percentile, round, runIfMain, startSmtpSink } from './report';
 
 const SENDS = Number(process.env.BENCH_DEAD_SENDS ?? 2000);
 const CONTRAST_SENDS = Math.min(SENDS, 200);
 const CONCURRENCY = 20;
 const PRIMARY_TIMEOUT_MS = 1000;
-
-async function startSink(): Promise<{ port: number; process: ChildProcess }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('./smtp-sink.ts', import.meta.url))],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
-  return { port: Number(chunk.toString().trim()), process: child };
-}
 
 async function listen(server: Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -124,7 +109,7 @@ async function measure(
 }
 
 export async function run(): Promise<BenchReport> {
-  const sink = await startSink();
+  const sink = await startSmtpSink();
   const silent = await silentServer();
   const refused = await refusedPort();
   const rows: BenchReport['rows'] = [];

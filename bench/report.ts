@@ -1,3 +1,7 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
 /** What every benchmark module returns: a titled table, plus notes (targets met or not, and why). */
 export interface BenchReport {
   title: string;
@@ -43,4 +47,17 @@ export function runIfMain(url: string, run: () => Promise<BenchReport>): void {
       process.exitCode = 1;
     });
   }
+}
+
+/** Starts the SMTP sink (bench/smtp-sink.ts) in its own process on 127.0.0.1. */
+export async function startSmtpSink(): Promise<{ port: number; process: ChildProcess }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./smtp-sink.ts', import.meta.url))],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
+  return { port: Number(chunk.toString().trim()), process: child };
 }

@@ -2,30 +2,15 @@
  * Scenario 2: the SMTP path. Dispatcher + SMTP adapter vs raw pooled nodemailer (same nodemailer, same
  * `maxConnections`, same concurrency) against an smtp-server sink in a separate process on 127.0.0.1.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { Dispatcher } from 'messagepipe';
 import { smtp } from 'messagepipe/adapters/smtp';
 import nodemailer from 'nodemailer';
-import { type BenchReport, round, runIfMain } from './report';
+import { type BenchReport, round, runIfMain, startSmtpSink } from './report';
 
 const MESSAGES = Number(process.env.BENCH_SMTP_MESSAGES ?? 5000);
 const CONCURRENCY = 20;
 const MAX_CONNECTIONS = 5;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-
-async function startSink(): Promise<{ port: number; process: ChildProcess }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('./smtp-sink.ts', import.meta.url))],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
-  return { port: Number(chunk.toString().trim()), process: child };
-}
 
 /** Messages per second of `count` sends, `concurrency` at a time. */
 async function rate(count: number, send: () => Promise<unknown>): Promise<number> {
@@ -43,7 +28,7 @@ async function rate(count: number, send: () => Promise<unknown>): Promise<number
 }
 
 export async function run(): Promise<BenchReport> {
-  const sink = await startSink();
+  const sink = await startSmtpSink();
   const pipe = new Dispatcher({ adapters: [smtp()] });
   await pipe.senders.set({
     projectId: 'bench',

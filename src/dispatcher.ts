@@ -192,12 +192,9 @@ export class Dispatcher {
    */
   async send(input: SendInput, options: SendOptions = {}): Promise<SendResult> {
     if (this.#closed) throw new MessagePipeError('DISPATCHER_CLOSED', 'This dispatcher has been closed');
-    const { projectId, channel, ...fields } = parseOrThrow(
-      envelopeSchema,
-      input,
-      'MESSAGE_INVALID',
-      'message',
-    );
+    // Checked by hand first: the schema (and its error with paths) is only needed when something is wrong.
+    if (!isEnvelope(input)) parseOrThrow(envelopeSchema, input, 'MESSAGE_INVALID', 'message');
+    const { projectId, channel, ...fields } = input;
     const message = await this.#prepare(projectId, channel, fields);
     const idempotencyKey = options.idempotencyKey ?? randomUUID();
     const base = { projectId, channel, idempotencyKey };
@@ -211,7 +208,8 @@ export class Dispatcher {
       );
     }
 
-    const span = await this.#tracing?.startSend(base);
+    // Not `await this.#tracing?.…`: awaiting undefined would still cost every untraced send a tick.
+    const span = this.#tracing ? await this.#tracing.startSend(base) : undefined;
     let outcome: Awaited<ReturnType<FailoverEngine['run']>>;
     try {
       outcome = await this.#engine.run(
@@ -316,9 +314,14 @@ export class Dispatcher {
     span: SendSpan | undefined,
   ): Promise<{ attempt: Attempt; error?: ProviderError }> {
     const started = performance.now();
-    const identity = { providerConfigId: record.id, provider: record.provider };
-    if (this.#events.has('attempt:start'))
-      this.#events.emit('attempt:start', { ...base, ...identity, attemptNumber });
+    if (this.#events.has('attempt:start')) {
+      this.#events.emit('attempt:start', {
+        ...base,
+        providerConfigId: record.id,
+        provider: record.provider,
+        attemptNumber,
+      });
+    }
     let secrets: string[] = [];
     let outcome: { attempt: Attempt; error?: ProviderError };
     try {
@@ -345,7 +348,13 @@ export class Dispatcher {
         { timeoutMs, provider: record.provider, parent: signal },
       );
       outcome = {
-        attempt: { ...identity, outcome: 'sent', messageId: receipt.messageId, durationMs: elapsed(started) },
+        attempt: {
+          providerConfigId: record.id,
+          provider: record.provider,
+          outcome: 'sent',
+          messageId: receipt.messageId,
+          durationMs: elapsed(started),
+        },
       };
     } catch (thrown) {
       if (signal?.aborted) {
@@ -354,7 +363,8 @@ export class Dispatcher {
       const error = sanitizeProviderError(thrown, record.provider, secrets);
       outcome = {
         attempt: {
-          ...identity,
+          providerConfigId: record.id,
+          provider: record.provider,
           outcome: 'failed',
           error: toAttemptError(error),
           durationMs: elapsed(started),
@@ -368,6 +378,17 @@ export class Dispatcher {
     }
     return outcome;
   }
+}
+
+function isEnvelope(input: unknown): input is SendInput {
+  if (typeof input !== 'object' || input === null) return false;
+  const { projectId, channel } = input as { projectId?: unknown; channel?: unknown };
+  return (
+    typeof projectId === 'string' &&
+    projectId.length > 0 &&
+    projectId.length <= 200 &&
+    (channel === 'email' || channel === 'sms')
+  );
 }
 
 function elapsed(started: number): number {

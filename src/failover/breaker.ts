@@ -54,6 +54,11 @@ export class CircuitBreakers {
     this.#onTransition = onTransition;
   }
 
+  /** True when every circuit is closed and clean: the common case, checked before anything else. */
+  get allClosed(): boolean {
+    return this.#states.size === 0;
+  }
+
   /** What a send would be told now, without changing anything. */
   peek(id: string): BreakerVerdict {
     const state = this.#states.get(id);

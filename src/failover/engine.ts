@@ -151,7 +151,8 @@ export class FailoverEngine {
   /** When every candidate's circuit is open, the one whose cool-down ends first is tried anyway. */
   #forcedProbe(ordered: readonly EngineCandidate[]): string | undefined {
     const breakers = this.#breakers;
-    if (!breakers || !ordered.every((candidate) => breakers.peek(candidate.id) === 'skip')) return undefined;
+    if (!breakers || breakers.allClosed) return undefined;
+    if (!ordered.every((candidate) => breakers.peek(candidate.id) === 'skip')) return undefined;
     let earliest = ordered[0];
     let earliestAt = Number.POSITIVE_INFINITY;
     for (const candidate of ordered) {

@@ -6,6 +6,13 @@ export interface SpreadCandidate {
   weight?: number;
 }
 
+function hasTies(candidates: readonly SpreadCandidate[]): boolean {
+  for (let index = 1; index < candidates.length; index++) {
+    if (candidates[index]!.priority === candidates[index - 1]!.priority) return true;
+  }
+  return false;
+}
+
 /**
  * Spreads sends across providers of equal priority with smooth weighted round robin (the nginx algorithm): over
  * any window, each provider goes first in proportion to its weight, and picks are interleaved rather than bursty.
@@ -16,7 +23,8 @@ export class TieSpreader {
   readonly #groups = new Map<string, Map<string, number>>();
 
   /** The candidates (already ordered by priority) with each run of equal priorities rotated. */
-  order<T extends SpreadCandidate>(scope: string, candidates: readonly T[]): T[] {
+  order<T extends SpreadCandidate>(scope: string, candidates: readonly T[]): readonly T[] {
+    if (!hasTies(candidates)) return candidates;
     const ordered: T[] = [];
     let start = 0;
     while (start < candidates.length) {

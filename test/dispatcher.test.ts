@@ -1,4 +1,5 @@
 import {
+  type AnyAdapter,
   type Attempt,
   Dispatcher,
   type DispatcherEvents,
@@ -37,6 +38,17 @@ async function setup(providers: Array<{ provider: EmailProvider; priority: numbe
     ids[provider] = record.id;
   }
   return { pipe, mocks, ids };
+}
+
+/** A dispatcher trying `primary` (a custom adapter with an empty config) first, then a mock SMTP backup. */
+async function withSmtpBackup(primary: AnyAdapter) {
+  const backup = createMockAdapter({ provider: 'smtp', channel: 'email' });
+  const pipe = await dispatcherWithSender({ adapters: [primary, backup] });
+  const add = (provider: string, priority: number, config: Record<string, unknown>) =>
+    pipe.providers.add({ projectId: PROJECT, channel: 'email', provider, name: provider, priority, config });
+  await add(primary.provider, 1, {});
+  await add('smtp', 2, sampleConfigs.smtp);
+  return { pipe, backup };
 }
 
 async function failure(promise: Promise<unknown>): Promise<MessagePipeError> {
@@ -253,24 +265,7 @@ describe('Dispatcher failover', () => {
         throw new TypeError('Cannot read properties of undefined');
       },
     });
-    const backup = createMockAdapter({ provider: 'smtp', channel: 'email' });
-    const pipe = await dispatcherWithSender({ adapters: [broken, backup] });
-    await pipe.providers.add({
-      projectId: PROJECT,
-      channel: 'email',
-      provider: 'broken',
-      name: 'B',
-      priority: 1,
-      config: {},
-    });
-    await pipe.providers.add({
-      projectId: PROJECT,
-      channel: 'email',
-      provider: 'smtp',
-      name: 'S',
-      priority: 2,
-      config: sampleConfigs.smtp,
-    });
+    const { pipe } = await withSmtpBackup(broken);
     const result = await pipe.send(email);
     expect(result.provider).toBe('smtp');
     expect(result.attempts[0]?.error).toMatchObject({ code: 'ADAPTER_ERROR', failureClass: 'provider' });
@@ -347,24 +342,7 @@ describe('Dispatcher failover', () => {
         throw new ProviderError('PROVIDER_UNAVAILABLE', 'down', { provider: 'meddler' });
       },
     });
-    const backup = createMockAdapter({ provider: 'smtp', channel: 'email' });
-    const pipe = await dispatcherWithSender({ adapters: [meddler, backup] });
-    await pipe.providers.add({
-      projectId: PROJECT,
-      channel: 'email',
-      provider: 'meddler',
-      name: 'M',
-      priority: 1,
-      config: {},
-    });
-    await pipe.providers.add({
-      projectId: PROJECT,
-      channel: 'email',
-      provider: 'smtp',
-      name: 'S',
-      priority: 2,
-      config: sampleConfigs.smtp,
-    });
+    const { pipe, backup } = await withSmtpBackup(meddler);
     await pipe.send(email);
     expect(backup.sent[0]?.message.subject).toBe('Hello');
     expect(backup.sent[0]?.message.to).toEqual([{ email: 'ann@example.test' }]);

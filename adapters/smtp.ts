@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { domainToASCII } from 'node:url';
@@ -370,17 +371,35 @@ function toMailOptions(message: OutboundEmail, messageId: string | undefined): S
  * The same Message-ID for every attempt of one send (project + idempotency key), at the sender's domain. Left to
  * nodemailer when the message sets its own Message-ID header or the domain has no ASCII form.
  */
+/** Sender domains seen so far, in ASCII: `domainToASCII` is slow, and a project has few sender domains. */
+const asciiDomains = new Map<string, string>();
+const MAX_ASCII_DOMAINS = 1000;
+
+function asciiDomainOf(domain: string): string {
+  let ascii = asciiDomains.get(domain);
+  if (ascii === undefined) {
+    ascii = domainToASCII(domain);
+    if (asciiDomains.size >= MAX_ASCII_DOMAINS) asciiDomains.clear();
+    asciiDomains.set(domain, ascii);
+  }
+  return ascii;
+}
+
+// The one-shot `crypto.hash` (Node 20.12+) skips the Hash object `createHash` builds for every message.
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+
+function sha256Hex(data: string): string {
+  return oneShotHash ? oneShotHash('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
+}
+
 function messageIdFor(
   message: OutboundEmail,
   ctx: Pick<SendContext<SmtpConfig>, 'projectId' | 'idempotencyKey'>,
 ): string | undefined {
   if (hasHeader(message.headers, 'Message-ID')) return undefined;
-  const domain = domainToASCII(message.from.email.slice(message.from.email.lastIndexOf('@') + 1));
+  const domain = asciiDomainOf(message.from.email.slice(message.from.email.lastIndexOf('@') + 1));
   if (!domain) return undefined;
-  const local = createHash('sha256')
-    .update(`${ctx.projectId}\0${ctx.idempotencyKey}`)
-    .digest('hex')
-    .slice(0, 40);
+  const local = sha256Hex(`${ctx.projectId}\0${ctx.idempotencyKey}`).slice(0, 40);
   return `<${local}@${domain}>`;
 }
 

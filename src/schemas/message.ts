@@ -103,7 +103,8 @@ export type SmsMessageInput = z.input<typeof smsMessageSchema>;
 function parseAddressString(value: string): EmailAddress | undefined {
   const named = NAMED_ADDRESS.exec(value);
   const email = (named ? named[2]! : value).trim();
-  if (!emailAddress.safeParse(email).success) return undefined;
+  // The same pattern as `z.email()`, tested directly: this runs for every address of every message.
+  if (email.length > 320 || !z.regexes.email.test(email)) return undefined;
   const name = named?.[1]?.trim();
   return name ? { email, name } : { email };
 }

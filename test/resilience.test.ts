@@ -356,6 +356,29 @@ describe('circuit breaker', () => {
     expect(summary(other!.attempts)).toEqual(['sendgrid:skipped:CIRCUIT_OPEN', 'mailgun:sent']);
   });
 
+  it('gives the probe back when the caller aborts it, so the next send probes again', async () => {
+    const { pipe, mocks, ids } = await setup(
+      [
+        { provider: 'sendgrid', priority: 1 },
+        { provider: 'mailgun', priority: 2 },
+      ],
+      breakerOptions,
+    );
+    mocks.sendgrid.setBehaviour('transient');
+    for (let send = 0; send < 3; send++) await settle(pipe.send(email), 0);
+    await vi.advanceTimersByTimeAsync(10_000);
+    mocks.sendgrid.setBehaviour('hang');
+    const controller = new AbortController();
+    const aborted = pipe.send(email, { signal: controller.signal }).catch((error: unknown) => error);
+    await vi.advanceTimersByTimeAsync(10);
+    controller.abort();
+    expect(await aborted).toMatchObject({ code: 'ABORTED' });
+    mocks.sendgrid.setBehaviour('ok');
+    const next = (await settle(pipe.send(email), 0)) as SendResult;
+    expect(summary(next.attempts)).toEqual(['sendgrid:sent']);
+    expect(pipe.breakers.state(ids.sendgrid!).state).toBe('closed');
+  });
+
   it('exports and restores breaker state, so a fleet can share it', async () => {
     const { pipe, mocks, ids } = await setup(
       [

@@ -111,15 +111,23 @@ export class FailoverEngine {
         continue;
       }
 
-      const error = await this.#tryProvider(
-        base,
-        candidate,
-        verdict === 'probe',
-        attempts,
-        deadline,
-        runAttempt,
-        signal,
-      );
+      const attemptsBefore = attempts.length;
+      let error: ProviderError | undefined;
+      try {
+        error = await this.#tryProvider(
+          base,
+          candidate,
+          verdict === 'probe',
+          attempts,
+          deadline,
+          runAttempt,
+          signal,
+        );
+      } finally {
+        // A probe that never reached the provider (the caller aborted) gives its reservation back, or the breaker
+        // would wait for its outcome forever and skip the provider from then on.
+        if (verdict === 'probe' && attempts.length === attemptsBefore) this.#breakers?.release(candidate.id);
+      }
       if (!error) return { ok: true, candidate, attempt: attempts[attempts.length - 1]!, attempts };
 
       if (error.failureClass === 'message') return { ok: false, error: stopWith(error, attempts), attempts };

@@ -138,8 +138,8 @@ export function termiiApiOrigin(config: Pick<TermiiConfig, 'endpoint'>): string 
 }
 
 /**
- * The sender id Termii gets for a message: the message's alphanumeric `from`, else the config's `senderId`, else
- * the project's sender id. `undefined` when there is none.
+ * The sender id Termii gets for a message: the message's alphanumeric `from`, else the project's sender id
+ * (`message.senderId`), else the config's `senderId`. `undefined` when there is none.
  */
 export function termiiSenderOf(
   message: Pick<OutboundSms, 'from' | 'senderId'>,
@@ -193,7 +193,13 @@ function describeAnswer(response: TermiiResponse, client: TermiiClient): string 
 }
 
 const SENDER_PROBLEM = /sender ?id|not set up on this route/i;
-const RECIPIENT_PROBLEM = /phone|number|recipient|\bto\b/i;
+/**
+ * Wording that is about the recipient itself: "Invalid phone number", "phone number is invalid", "recipient … not
+ * valid", a validation error on the `to` field. Generic words ("to", "number") alone are not enough: "Failed to
+ * send message" says nothing about the number, and reading it as message-level would stop failover.
+ */
+const RECIPIENT_PROBLEM =
+  /\b(?:invalid|incorrect|wrong|bad|unsupported)\s+(?:(?:phone|mobile|destination|recipient)\s+)?(?:number|recipient|destination)s?\b|\b(?:phone|mobile|destination)\s+numbers?\s+(?:is\s+|are\s+)?(?:invalid|not valid|incorrect|not supported)|\brecipients?\b[^.;]*\b(?:invalid|not valid|incorrect|blocked|opted[ -]?out|dnd|unreachable|not supported)|\bthe to field\b/i;
 const BALANCE_PROBLEM = /insufficient|balance|fund|top ?up/i;
 const AUTH_PROBLEM = /api[ _]?key|unauthori[sz]ed|unauthenticated/i;
 
@@ -207,11 +213,12 @@ export function codeForTermiiRefusal(status: number, message: string): ProviderE
   if (SENDER_PROBLEM.test(message)) return 'SENDER_UNVERIFIED';
   if (status === 401 || AUTH_PROBLEM.test(message)) return 'PROVIDER_INVALID_CREDENTIALS';
   if (BALANCE_PROBLEM.test(message)) return 'ACCOUNT_SUSPENDED';
-  if ((status === 400 || status === 422 || status === 200) && RECIPIENT_PROBLEM.test(message)) {
-    return 'RECIPIENT_INVALID';
+  if (status === 400 || status === 422 || status === 200) {
+    if (RECIPIENT_PROBLEM.test(message)) return 'RECIPIENT_INVALID';
+    // Anything else ("Failed to send message, try again", "Unable to process request", a 200 without
+    // `code: "ok"`) says nothing certain about the message: let another provider try.
+    return 'PROVIDER_REJECTED';
   }
-  // A 200 without `code: "ok"` was not accepted, and says nothing about the message: let another provider try.
-  if (status === 200) return 'PROVIDER_REJECTED';
   return codeForHttpStatus(status);
 }
 

@@ -110,9 +110,15 @@ describeAdapterConformance({
       expected: { code: 'ACCOUNT_SUSPENDED', status: 400 },
     },
     {
+      // Unrecognised wording says nothing certain about the message: another provider may send it.
       name: '400 anything else',
       reply: termiiError(400, 'Bad request'),
-      expected: { code: 'MESSAGE_REJECTED', status: 400 },
+      expected: { code: 'PROVIDER_REJECTED', status: 400 },
+    },
+    {
+      name: '400 generic "Failed to send message" wording',
+      reply: termiiError(400, 'Failed to send message, try again'),
+      expected: { code: 'PROVIDER_REJECTED', status: 400 },
     },
     {
       name: '401 invalid API key, echoed back',
@@ -257,5 +263,27 @@ describe('termii adapter: classification', () => {
     expect(codeForTermiiRefusal(422, 'Invalid phone number')).toBe('RECIPIENT_INVALID');
     expect(codeForTermiiRefusal(503, 'Invalid phone number')).toBe('PROVIDER_UNAVAILABLE');
     expect(codeForTermiiRefusal(429, 'Slow down')).toBe('PROVIDER_RATE_LIMITED');
+  });
+
+  it.each([
+    [400, 'Invalid phone number'],
+    [422, 'Phone number is invalid'],
+    [400, 'invalid number'],
+    [200, 'Recipient number is not valid'],
+    [422, 'The to field is invalid.'],
+    [400, 'Invalid destination number'],
+  ])('reads %i "%s" as a bad recipient', (status, text) => {
+    expect(codeForTermiiRefusal(status, text)).toBe('RECIPIENT_INVALID');
+  });
+
+  it.each([
+    [400, 'Failed to send message, try again'],
+    [400, 'Unable to process request'],
+    [422, 'Unable to send to the network at the moment'],
+    [200, 'Message not sent'],
+    [400, 'Number of messages exceeds your plan'],
+    [422, 'Bad request'],
+  ])('reads generic %i "%s" as provider-level, so failover continues', (status, text) => {
+    expect(codeForTermiiRefusal(status, text)).toBe('PROVIDER_REJECTED');
   });
 });

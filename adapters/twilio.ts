@@ -201,6 +201,15 @@ const PROVIDER_LEVEL: Record<number, ProviderErrorCode> = {
   21408: 'PROVIDER_REJECTED', // sending to this region is not enabled on the account
   // A trial account may only send to verified numbers: the number is fine, and another provider can deliver.
   21608: 'PROVIDER_REJECTED',
+  21601: 'SENDER_UNVERIFIED', // From is not a valid SMS-capable number
+  21603: 'SENDER_UNVERIFIED', // From (or a Messaging Service) is required: the config names no sender
+  21661: 'SENDER_UNVERIFIED', // From is not SMS-capable
+  21701: 'PROVIDER_REJECTED', // the Messaging Service does not exist
+  21702: 'PROVIDER_REJECTED', // the Messaging Service is not valid for this account
+  21703: 'SENDER_UNVERIFIED', // the Messaging Service has no sender that can reach the destination
+  21704: 'SENDER_UNVERIFIED', // the Messaging Service contains no phone numbers
+  21705: 'PROVIDER_REJECTED', // the Messaging Service is invalid or inactive
+  20404: 'PROVIDER_REJECTED', // resource not found: a wrong AccountSid or service, which every send will hit
 };
 
 /** Twilio error codes that say "later": retry, then fail over. */
@@ -209,14 +218,22 @@ const TRANSIENT: Record<number, ProviderErrorCode> = {
   21611: 'PROVIDER_RATE_LIMITED', // the From number's queue is full
 };
 
-/** The code of a Twilio answer: its own error code where known, else the HTTP status. */
+/**
+ * The code of a Twilio answer: its own error code where known, else the HTTP status. Only the codes listed in
+ * `MESSAGE_LEVEL` stop failover; a 4xx with a code we do not know is read as provider-level, since Twilio's codes
+ * are mostly about the account, the sender or the service, and another provider may deliver. A 404 means the
+ * account or service in the URL does not exist, which no retry fixes.
+ */
 export function codeForTwilioError(status: number, twilioCode: number | undefined): ProviderErrorCode {
   if (twilioCode !== undefined) {
     const known = MESSAGE_LEVEL[twilioCode] ?? PROVIDER_LEVEL[twilioCode] ?? TRANSIENT[twilioCode];
     if (known) return known;
   }
   if (status === 401) return 'PROVIDER_INVALID_CREDENTIALS';
-  return codeForHttpStatus(status);
+  if (status === 404) return 'PROVIDER_REJECTED';
+  const byStatus = codeForHttpStatus(status);
+  if (twilioCode !== undefined && byStatus === 'MESSAGE_REJECTED') return 'PROVIDER_REJECTED';
+  return byStatus;
 }
 
 /** Turns what the SDK threw into a classified {@link ProviderError} that holds no request data. */

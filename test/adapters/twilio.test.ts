@@ -128,6 +128,21 @@ describeAdapterConformance({
       expected: { code: 'PROVIDER_REJECTED', failureClass: 'provider', providerCode: 21408 },
     },
     {
+      name: '400 code 21705 invalid Messaging Service',
+      reply: twilioError(400, 21705, 'This Messaging Service is invalid'),
+      expected: { code: 'PROVIDER_REJECTED', failureClass: 'provider', providerCode: 21705 },
+    },
+    {
+      name: '400 with an unknown Twilio code',
+      reply: twilioError(400, 29999, 'Something about the account'),
+      expected: { code: 'PROVIDER_REJECTED', failureClass: 'provider', providerCode: 29999 },
+    },
+    {
+      name: '404 code 20404 wrong AccountSid',
+      reply: twilioError(404, 20404, 'The requested resource was not found'),
+      expected: { code: 'PROVIDER_REJECTED', failureClass: 'provider', status: 404, providerCode: 20404 },
+    },
+    {
       name: '401 code 20003 authentication failed',
       reply: twilioError(401, 20003, 'Authenticate'),
       expected: { code: 'PROVIDER_INVALID_CREDENTIALS', status: 401, providerCode: 20003 },
@@ -412,7 +427,41 @@ describe('twilio adapter: helpers', () => {
     expect(codeForTwilioError(429, 20429)).toBe('PROVIDER_RATE_LIMITED');
     expect(codeForTwilioError(401, undefined)).toBe('PROVIDER_INVALID_CREDENTIALS');
     expect(codeForTwilioError(503, undefined)).toBe('PROVIDER_UNAVAILABLE');
-    expect(codeForTwilioError(400, 99999)).toBe('MESSAGE_REJECTED');
+    // An unknown code is not proof the message is at fault: another provider may deliver it.
+    expect(codeForTwilioError(400, 99999)).toBe('PROVIDER_REJECTED');
+    expect(codeForTwilioError(422, 99999)).toBe('PROVIDER_REJECTED');
+    expect(codeForTwilioError(429, 99999)).toBe('PROVIDER_RATE_LIMITED');
+    expect(codeForTwilioError(403, 99999)).toBe('PROVIDER_INVALID_CREDENTIALS');
+  });
+
+  it.each([
+    [21601, 'SENDER_UNVERIFIED'],
+    [21603, 'SENDER_UNVERIFIED'],
+    [21661, 'SENDER_UNVERIFIED'],
+    [21701, 'PROVIDER_REJECTED'],
+    [21702, 'PROVIDER_REJECTED'],
+    [21703, 'SENDER_UNVERIFIED'],
+    [21704, 'SENDER_UNVERIFIED'],
+    [21705, 'PROVIDER_REJECTED'],
+  ])('reads sender/service code %i as provider-level (%s)', (twilioCode, expected) => {
+    expect(codeForTwilioError(400, twilioCode)).toBe(expected);
+  });
+
+  it.each([
+    [21211, 'RECIPIENT_INVALID'],
+    [21612, 'RECIPIENT_INVALID'],
+    [21614, 'RECIPIENT_INVALID'],
+    [21635, 'RECIPIENT_INVALID'],
+    [21610, 'RECIPIENT_SUPPRESSED'],
+    [21602, 'MESSAGE_REJECTED'],
+    [21617, 'MESSAGE_REJECTED'],
+  ])('keeps message-level code %i as %s', (twilioCode, expected) => {
+    expect(codeForTwilioError(400, twilioCode)).toBe(expected);
+  });
+
+  it('reads a 404 (wrong AccountSid or service) as provider-level, not transient', () => {
+    expect(codeForTwilioError(404, 20404)).toBe('PROVIDER_REJECTED');
+    expect(codeForTwilioError(404, undefined)).toBe('PROVIDER_REJECTED');
   });
 });
 

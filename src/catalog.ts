@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { AnyAdapter } from './adapter';
 import { MessagePipeError, ProviderError } from './errors';
 import { parseOrThrow } from './schemas/fields';
-import { type JsonSchema, secretPathsOf, toJsonSchema } from './schemas/json-schema';
+import { type JsonSchema, markedPathsOf, toJsonSchema } from './schemas/json-schema';
 import { builtInProviders, isBuiltInProvider } from './schemas/providers';
 import type { Channel } from './types';
 
@@ -28,6 +28,15 @@ export class ProviderCatalog {
           'CONFIG_INVALID',
           `"${adapter.provider}" is a ${builtInProviders[adapter.provider].channel} provider, not ${adapter.channel}`,
         );
+      }
+      if (!isBuiltInProvider(adapter.provider) && adapter.configSchema) {
+        const { problems } = markedPathsOf(adapter.configSchema);
+        if (problems.length > 0) {
+          throw new MessagePipeError(
+            'CONFIG_INVALID',
+            `The config schema of "${adapter.provider}" marks secrets that cannot be kept apart: ${problems.join('; ')}`,
+          );
+        }
       }
       this.#adapters.set(adapter.provider, adapter);
     }
@@ -83,7 +92,13 @@ export class ProviderCatalog {
   /** Dotted paths of a provider's secret fields. */
   secretPaths(channel: Channel, provider: string): readonly string[] {
     const schema = this.schemaFor(channel, provider);
-    return schema ? secretPathsOf(schema) : [];
+    return schema ? markedPathsOf(schema).secrets : [];
+  }
+
+  /** Dotted paths of the fields that decide where a provider's credentials are sent. */
+  credentialTargetPaths(channel: Channel, provider: string): readonly string[] {
+    const schema = this.schemaFor(channel, provider);
+    return schema ? markedPathsOf(schema).credentialTargets : [];
   }
 
   /** Validates a config; `CONFIG_INVALID` with paths under `config.` when it does not fit the schema. */

@@ -19,6 +19,7 @@ import {
   type SecretValues,
   scrubSecrets,
   splitSecrets,
+  valueAt,
 } from './secrets';
 import type { ProviderCursor, ProviderStore } from './store/types';
 import type {
@@ -229,9 +230,11 @@ export class ProvidersApi {
       updatedAt: new Date().toISOString(),
     };
     if (changes.config) {
-      const stored = codec.decode(current.secrets, bindingOf(current));
-      const merged = mergeSecrets(changes.config, stored, { onlyWhereMissing: true });
-      const config = catalog.parseConfig(current.channel, current.provider, merged);
+      const config = catalog.parseConfig(
+        current.channel,
+        current.provider,
+        this.#withKeptSecrets(current, changes.config),
+      );
       const adapter = catalog.adapterFor(current.provider);
       next.credentials = await this.#checkCredentials(adapter, config, options);
       const { publicConfig, secrets } = splitSecrets(
@@ -370,6 +373,61 @@ export class ProvidersApi {
     }
     if (!current) return 'gone';
     throw conflict(current.id);
+  }
+
+  /**
+   * The submitted config with the stored secrets it leaves out put back. A secret given as `null` is removed. When
+   * the config changes where credentials go (a field marked `credentialTarget()`: endpoint, host, region, account),
+   * stored secrets are not carried over and must be entered again, so nobody allowed to edit a config can redirect
+   * a stored key to a server of their own.
+   */
+  #withKeptSecrets(
+    current: StoredProviderRecord,
+    submitted: Record<string, unknown>,
+  ): Record<string, unknown> {
+    const { catalog, codec } = this.#core;
+    const config = structuredClone(submitted);
+    const removed = new Set<string>();
+    for (const path of catalog.secretPaths(current.channel, current.provider)) {
+      const keys = path.split('.');
+      const name = keys.pop()!;
+      const parent = keys.length === 0 ? config : valueAt(config, keys.join('.'));
+      if (typeof parent !== 'object' || parent === null) continue;
+      if ((parent as Record<string, unknown>)[name] === null) {
+        delete (parent as Record<string, unknown>)[name];
+        removed.add(path);
+      }
+    }
+    const toKeep = current.secretFields.filter((path) => {
+      if (removed.has(path) || valueAt(config, path) !== undefined) return false;
+      const parentPath = path.split('.').slice(0, -1).join('.');
+      // A section the new config leaves out (say `auth`) takes its secrets with it.
+      return parentPath === '' || valueAt(config, parentPath) !== undefined;
+    });
+    if (toKeep.length === 0) return config;
+    const changedTargets = catalog
+      .credentialTargetPaths(current.channel, current.provider)
+      .filter(
+        (path) => JSON.stringify(valueAt(current.config, path)) !== JSON.stringify(valueAt(config, path)),
+      );
+    if (changedTargets.length > 0) {
+      const changed = changedTargets.join(', ');
+      throw new MessagePipeError(
+        'CONFIG_INVALID',
+        `Enter the secrets again: changing ${changed} does not carry the stored ones over`,
+        {
+          issues: toKeep.map((path) => ({
+            path: ['config', ...path.split('.')],
+            message: `Enter this secret again, or set it to null to remove it: ${changed} changed`,
+          })),
+        },
+      );
+    }
+    const stored = codec.decode(current.secrets, bindingOf(current));
+    const kept = Object.fromEntries(
+      toKeep.flatMap((path) => (path in stored ? [[path, stored[path]!]] : [])),
+    );
+    return mergeSecrets(config, kept, { onlyWhereMissing: true });
   }
 
   async #checkCredentials(

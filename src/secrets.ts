@@ -80,6 +80,11 @@ export const plainSecretCodec: SecretCodec = {
   isCurrent: (text) => text.startsWith(PLAIN_PREFIX),
 };
 
+/** The value at a dotted path of a config (`auth.pass`), or undefined. */
+export function valueAt(source: Record<string, unknown>, dotted: string): unknown {
+  return getPath(source, dotted.split('.'));
+}
+
 function getPath(source: Record<string, unknown>, path: string[]): unknown {
   let node: unknown = source;
   for (const key of path) {

@@ -134,9 +134,9 @@ describe('pipe.providers', () => {
     const { auth, ...rest } = sampleConfigs.smtp;
     const updated = await pipe.providers.update(
       { projectId: PROJECT, id: record.id },
-      { name: 'Renamed', priority: 2, config: { ...rest, port: 2525, auth: { user: auth.user } } },
+      { name: 'Renamed', priority: 2, config: { ...rest, maxConnections: 3, auth: { user: auth.user } } },
     );
-    expect(updated).toMatchObject({ name: 'Renamed', priority: 2, version: 2, config: { port: 2525 } });
+    expect(updated).toMatchObject({ name: 'Renamed', priority: 2, version: 2, config: { maxConnections: 3 } });
     expect(updated.secretFields).toEqual(['auth.pass']);
     expect(smtp.verifyCount).toBe(2);
     expect(smtp.released).toEqual([record.id]);
@@ -144,7 +144,88 @@ describe('pipe.providers', () => {
     // The stored password survived the update: the adapter got the full config.
     const stored = await store.getProvider(PROJECT, record.id);
     expect(stored?.secrets).toContain(auth.pass);
-    expect(stored?.config).toMatchObject({ port: 2525, auth: { user: auth.user } });
+    expect(stored?.config).toMatchObject({ maxConnections: 3, auth: { user: auth.user } });
+  });
+
+  it('does not carry stored secrets to a new destination: changing the endpoint needs the key again', async () => {
+    const record = await pipe.providers.add({
+      projectId: PROJECT,
+      channel: 'email',
+      provider: 'sendgrid',
+      name: 'SG',
+      config: sampleConfigs.sendgrid,
+    });
+    const checks = sendgrid.verifyCount;
+    const before = await store.getProvider(PROJECT, record.id);
+    const redirected = await failure(
+      pipe.providers.update(
+        { projectId: PROJECT, id: record.id },
+        { config: { endpoint: 'http://attacker.example.test' } },
+      ),
+    );
+    expect(redirected.code).toBe('CONFIG_INVALID');
+    expect(redirected.issues?.map((issue) => issue.path.join('.'))).toEqual(['config.apiKey']);
+    expect(redirected.message).toContain('endpoint');
+    // The stored key was never handed to a credential check against the new endpoint.
+    expect(sendgrid.verifyCount).toBe(checks);
+    expect(await store.getProvider(PROJECT, record.id)).toEqual(before);
+
+    const reentered = await pipe.providers.update(
+      { projectId: PROJECT, id: record.id },
+      { config: { endpoint: 'https://api.eu.sendgrid.com', apiKey: 'SG.new-key-for-eu' } },
+    );
+    expect(reentered.config).toEqual({ endpoint: 'https://api.eu.sendgrid.com' });
+    // A change that does not touch the destination keeps the stored key.
+    const tuned = await pipe.providers.update(
+      { projectId: PROJECT, id: record.id },
+      { config: { endpoint: 'https://api.eu.sendgrid.com', timeoutMs: 5000 } },
+    );
+    expect(tuned.secretFields).toEqual(['apiKey']);
+    expect((await store.getProvider(PROJECT, record.id))?.secrets).toContain('SG.new-key-for-eu');
+  });
+
+  it('treats a moved SMTP host like a new destination', async () => {
+    const record = await addSmtp();
+    const { auth, ...rest } = sampleConfigs.smtp;
+    const error = await failure(
+      pipe.providers.update(
+        { projectId: PROJECT, id: record.id },
+        { config: { ...rest, host: 'smtp.elsewhere.test', auth: { user: auth.user } } },
+      ),
+    );
+    expect(error.issues?.map((issue) => issue.path.join('.'))).toEqual(['config.auth.pass']);
+  });
+
+  it('removes an optional secret given as null', async () => {
+    const postmark = createMockAdapter({ provider: 'postmark', channel: 'email' });
+    pipe = new Dispatcher({ adapters: [postmark], store });
+    const record = await pipe.providers.add({
+      projectId: PROJECT,
+      channel: 'email',
+      provider: 'postmark',
+      name: 'PM',
+      config: sampleConfigs.postmark,
+    });
+    expect(record.secretFields.sort()).toEqual(['accountToken', 'serverToken']);
+    const updated = await pipe.providers.update(
+      { projectId: PROJECT, id: record.id },
+      { config: { accountToken: null } },
+    );
+    expect(updated.secretFields).toEqual(['serverToken']);
+    const stored = await store.getProvider(PROJECT, record.id);
+    expect(stored?.secrets).toContain(sampleConfigs.postmark.serverToken);
+    expect(stored?.secrets).not.toContain(sampleConfigs.postmark.accountToken);
+  });
+
+  it('accepts a config with every secret given even when the stored ones cannot be opened', async () => {
+    const record = await addSmtp();
+    const stored = (await store.getProvider(PROJECT, record.id))!;
+    await store.replaceProvider({ ...stored, secrets: 'sealed:v1:lost-key:AAAA:BBBB' }, stored.version);
+    const updated = await pipe.providers.update(
+      { projectId: PROJECT, id: record.id },
+      { config: { ...sampleConfigs.smtp, auth: { user: 'mailer@acme.test', pass: 're-entered-password' } } },
+    );
+    expect(updated.secretFields).toEqual(['auth.pass']);
   });
 
   it('drops secrets whose section the new config removes', async () => {

@@ -2,7 +2,7 @@ import { builtInProviders, Dispatcher, type MessagePipeError, secret } from 'mes
 import { createMockAdapter } from 'messagepipe/testing';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { secretPathsOf } from '../src/schemas/json-schema';
+import { markedPathsOf, secretPathsOf } from '../src/schemas/json-schema';
 import { channelOf, PROJECT, sampleConfigs } from './helpers';
 
 const expectedSecrets: Record<keyof typeof sampleConfigs, string[]> = {
@@ -145,6 +145,34 @@ describe('provider config schemas', () => {
     );
     expect(unknown.code).toBe('CONFIG_INVALID');
   });
+
+  it('refuses a custom schema whose secrets could not be kept apart', () => {
+    const inArray = z.object({ tenants: z.array(z.object({ token: secret(z.string()) })) });
+    expect(
+      () =>
+        new Dispatcher({
+          adapters: [createMockAdapter({ provider: 'acme-mail', channel: 'email', configSchema: inArray })],
+        }),
+    ).toThrow(/tenants.*array/);
+    const inRecord = z.object({ tokens: z.record(z.string(), secret(z.string())) });
+    expect(
+      () =>
+        new Dispatcher({
+          adapters: [createMockAdapter({ provider: 'acme-mail', channel: 'email', configSchema: inRecord })],
+        }),
+    ).toThrow(/CONFIG_INVALID|cannot be kept apart/);
+  });
+
+  it.each(Object.entries(builtInProviders))(
+    'marks where the %s credentials go',
+    (provider, { configSchema }) => {
+      const { problems, credentialTargets } = markedPathsOf(configSchema);
+      expect(problems).toEqual([]);
+      if (provider !== 'termii' && provider !== 'postmark')
+        expect(credentialTargets.length).toBeGreaterThan(0);
+      if (provider !== 'smtp') expect(credentialTargets).toContain('endpoint');
+    },
+  );
 
   it('lets a custom adapter bring its own schema, secrets included', async () => {
     const configSchema = z.strictObject({ token: secret(z.string().min(8)), region: z.enum(['a', 'b']) });

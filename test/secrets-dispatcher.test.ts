@@ -297,7 +297,7 @@ describe('records sealed with a key the dispatcher lacks', () => {
     expect(isMessagePipeError(error) && error.code).toBe('SECRET_KEY_MISSING');
     expect(error.message).toContain('"old"');
     const update = await after.providers
-      .update({ projectId: PROJECT, id: sealedWithOld.id }, { config: { region: 'global' } })
+      .update({ projectId: PROJECT, id: sealedWithOld.id }, { config: { region: 'eu', sandbox: true } })
       .catch((e) => e);
     expect(update.code).toBe('SECRET_KEY_MISSING');
 

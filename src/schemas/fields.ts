@@ -2,11 +2,20 @@ import { z } from 'zod';
 import { type CoreErrorCode, MessagePipeError, type ValidationIssue } from '../errors';
 
 /**
- * Marks a config field as a credential. This is the only place secrets are declared: the JSON Schema gets
+ * Marks a string config field as a credential (top-level or in nested objects; not inside arrays or records). This is the only place secrets are declared: the JSON Schema gets
  * `writeOnly: true`, and redaction, "never returned" and sealing all derive from that mark.
  */
-export function secret<T extends z.ZodType>(schema: T): T {
+export function secret<T extends z.ZodType<string>>(schema: T): T {
   return schema.meta({ writeOnly: true });
+}
+
+/**
+ * Marks a config field that decides where the credentials go (an endpoint, a host, a region, an account id).
+ * When an update changes one, the stored secrets are not carried over: they must be entered again, so nobody who
+ * may edit a config can point it at their own server and have the stored key sent there.
+ */
+export function credentialTarget<T extends z.ZodType>(schema: T): T {
+  return schema.meta({ 'x-credential-target': true });
 }
 
 const LINE_BREAK = /[\r\n\0]/;
@@ -27,19 +36,21 @@ export const alphanumericSenderId = z
   .regex(/^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$/, { message: 'Expected 1-11 letters, digits or spaces' });
 
 /** API origin override: `scheme://host[:port]`, no path, query or fragment. */
-export const endpoint = z
-  .url({ protocol: /^https?$/, message: 'Expected an http(s) URL' })
-  .refine(
-    (value) => {
-      const url = new URL(value);
-      return url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password;
-    },
-    { message: 'Expected an origin such as https://api.example.com (no path, query or credentials)' },
-  )
-  .meta({
-    description:
-      "API origin, for regional endpoints, proxies and local emulators; the provider's documented paths are appended unchanged.",
-  });
+export const endpoint = credentialTarget(
+  z
+    .url({ protocol: /^https?$/, message: 'Expected an http(s) URL' })
+    .refine(
+      (value) => {
+        const url = new URL(value);
+        return url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password;
+      },
+      { message: 'Expected an origin such as https://api.example.com (no path, query or credentials)' },
+    )
+    .meta({
+      description:
+        "API origin, for regional endpoints, proxies and local emulators; the provider's documented paths are appended unchanged.",
+    }),
+);
 
 /** Per-attempt timeout override, in milliseconds. */
 export const timeoutMs = z

@@ -18,35 +18,88 @@ export function toJsonSchema(schema: z.ZodType): JsonSchema {
   return structuredClone(json);
 }
 
-const secretPathCache = new WeakMap<z.ZodType, readonly string[]>();
-
-/**
- * Dotted paths of the fields marked secret in a config schema (e.g. `apiKey`, `auth.pass`). Derived from the
- * `writeOnly` mark that {@link secret} puts on a field, so there is one source of truth.
- */
-export function secretPathsOf(schema: z.ZodType): readonly string[] {
-  let paths = secretPathCache.get(schema);
-  if (!paths) {
-    const found = new Set<string>();
-    collectSecretPaths(toJsonSchema(schema), '', found);
-    paths = Object.freeze([...found]);
-    secretPathCache.set(schema, paths);
-  }
-  return paths;
+/** Where a config schema marks its secret fields and the fields that decide where the credentials go. */
+export interface MarkedPaths {
+  /** Dotted paths of the fields marked with `secret()` (e.g. `apiKey`, `auth.pass`). */
+  secrets: readonly string[];
+  /** Dotted paths of the fields marked with `credentialTarget()` (e.g. `endpoint`, `host`). */
+  credentialTargets: readonly string[];
+  /**
+   * Problems with the marks: a secret inside an array, a record or a `$ref`, or a secret that is not a string.
+   * Such a secret could not be kept apart from the rest of the config, so a schema with any is refused.
+   */
+  problems: readonly string[];
 }
 
-function collectSecretPaths(node: unknown, prefix: string, found: Set<string>): void {
+const markedPathCache = new WeakMap<z.ZodType, MarkedPaths>();
+
+/**
+ * The marked fields of a config schema, derived from the JSON Schema marks that {@link secret} (`writeOnly`) and
+ * {@link credentialTarget} (`x-credential-target`) put on them, so the schema is the one source of truth.
+ */
+export function markedPathsOf(schema: z.ZodType): MarkedPaths {
+  let marked = markedPathCache.get(schema);
+  if (!marked) {
+    const found = {
+      secrets: new Set<string>(),
+      credentialTargets: new Set<string>(),
+      problems: new Set<string>(),
+    };
+    collectMarks(toJsonSchema(schema), '', false, found);
+    marked = Object.freeze({
+      secrets: Object.freeze([...found.secrets]),
+      credentialTargets: Object.freeze([...found.credentialTargets]),
+      problems: Object.freeze([...found.problems]),
+    });
+    markedPathCache.set(schema, marked);
+  }
+  return marked;
+}
+
+/** Dotted paths of the fields marked secret in a config schema (e.g. `apiKey`, `auth.pass`). */
+export function secretPathsOf(schema: z.ZodType): readonly string[] {
+  return markedPathsOf(schema).secrets;
+}
+
+function collectMarks(
+  node: unknown,
+  prefix: string,
+  inCollection: boolean,
+  found: { secrets: Set<string>; credentialTargets: Set<string>; problems: Set<string> },
+): void {
   if (typeof node !== 'object' || node === null) return;
   const schema = node as JsonSchema;
+  if (schema.writeOnly === true) {
+    if (inCollection)
+      found.problems.add(`${prefix || '(root)'}: secret() inside an array, a record or a $ref`);
+    else if (schema.type !== 'string')
+      found.problems.add(`${prefix || '(root)'}: secret() on a field that is not a string`);
+    else found.secrets.add(prefix);
+    return;
+  }
+  if (schema['x-credential-target'] === true && !inCollection && prefix) found.credentialTargets.add(prefix);
   for (const key of ['anyOf', 'oneOf', 'allOf'] as const) {
     const branches = schema[key];
-    if (Array.isArray(branches)) for (const branch of branches) collectSecretPaths(branch, prefix, found);
+    if (Array.isArray(branches))
+      for (const branch of branches) collectMarks(branch, prefix, inCollection, found);
+  }
+  // Inside these, a field has no fixed dotted path: secrets there cannot be split off the config.
+  for (const key of ['items', 'additionalProperties', 'not'] as const)
+    collectMarks(schema[key], prefix, true, found);
+  for (const key of ['prefixItems'] as const) {
+    const items = schema[key];
+    if (Array.isArray(items)) for (const item of items) collectMarks(item, prefix, true, found);
+  }
+  for (const key of ['$defs', 'definitions'] as const) {
+    const defs = schema[key];
+    if (typeof defs === 'object' && defs !== null) {
+      for (const def of Object.values(defs as Record<string, unknown>))
+        collectMarks(def, prefix, true, found);
+    }
   }
   const properties = schema.properties;
   if (typeof properties !== 'object' || properties === null) return;
   for (const [name, child] of Object.entries(properties as Record<string, JsonSchema>)) {
-    const path = prefix ? `${prefix}.${name}` : name;
-    if (child.writeOnly === true) found.add(path);
-    else collectSecretPaths(child, path, found);
+    collectMarks(child, prefix ? `${prefix}.${name}` : name, inCollection, found);
   }
 }

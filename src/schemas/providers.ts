@@ -1,14 +1,21 @@
 import { z } from 'zod';
 import type { BuiltInProviderName, Channel } from '../types';
-import { alphanumericSenderId, e164, endpoint, headerSafe, secret, timeoutMs } from './fields';
+import {
+  alphanumericSenderId,
+  credentialTarget,
+  e164,
+  endpoint,
+  headerSafe,
+  secret,
+  timeoutMs,
+} from './fields';
 
-const awsRegion = z
-  .string()
+const awsRegion = credentialTarget(z.string())
   .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, { message: 'Expected an AWS region such as eu-west-1' })
   .meta({ description: 'AWS region, e.g. us-east-1.' });
 
 const awsCredentials = {
-  accessKeyId: z.string().min(16).max(128).meta({ description: 'AWS access key id.' }),
+  accessKeyId: credentialTarget(z.string().min(16).max(128)).meta({ description: 'AWS access key id.' }),
   secretAccessKey: secret(z.string().min(1)).meta({ description: 'AWS secret access key.' }),
   sessionToken: secret(z.string().min(1))
     .optional()
@@ -19,8 +26,7 @@ const awsCredentials = {
 /** SendGrid: `POST /v3/mail/send` with a Bearer API key that has the `mail.send` scope. */
 export const sendgridConfigSchema = z.strictObject({
   apiKey: secret(z.string().min(1)).meta({ description: 'API key with the mail.send scope.' }),
-  region: z
-    .enum(['global', 'eu'])
+  region: credentialTarget(z.enum(['global', 'eu']))
     .optional()
     .meta({ description: 'Data residency; eu sends through the EU subuser endpoint.' }),
   sandbox: z
@@ -42,7 +48,9 @@ export const mailgunConfigSchema = z.strictObject({
       message: 'Expected a domain such as mg.example.com',
     })
     .meta({ description: 'Sending domain.' }),
-  region: z.enum(['us', 'eu']).optional().meta({ description: 'eu uses api.eu.mailgun.net.' }),
+  region: credentialTarget(z.enum(['us', 'eu']))
+    .optional()
+    .meta({ description: 'eu uses api.eu.mailgun.net.' }),
   testMode: z.boolean().optional().meta({ description: 'Accept without delivering (o:testmode).' }),
   endpoint: endpoint.optional(),
   timeoutMs: timeoutMs.optional(),
@@ -77,25 +85,27 @@ export const sesConfigSchema = z.strictObject({
 
 /** Any SMTP server (Gmail, Outlook, self-hosted), through a pooled nodemailer transport. */
 export const smtpConfigSchema = z.strictObject({
-  host: headerSafe(z.string().min(1)).meta({ description: 'SMTP server host name.' }),
-  port: z.number().int().min(1).max(65535).meta({ description: 'Usually 587 (STARTTLS) or 465 (TLS).' }),
-  secure: z
-    .boolean()
-    .meta({ description: 'true for implicit TLS (port 465); false upgrades with STARTTLS.' }),
+  host: credentialTarget(headerSafe(z.string().min(1))).meta({ description: 'SMTP server host name.' }),
+  port: credentialTarget(z.number().int().min(1).max(65535)).meta({
+    description: 'Usually 587 (STARTTLS) or 465 (TLS).',
+  }),
+  secure: credentialTarget(z.boolean()).meta({
+    description: 'true for implicit TLS (port 465); false upgrades with STARTTLS.',
+  }),
   auth: z
     .strictObject({
       user: headerSafe(z.string().min(1)),
       pass: secret(z.string().min(1)),
     })
     .optional(),
-  tls: z
-    .strictObject({
+  tls: credentialTarget(
+    z.strictObject({
       rejectUnauthorized: z
         .boolean()
         .meta({ description: 'Keep true; false accepts any certificate and is warned about.' }),
       servername: z.string().min(1).optional(),
-    })
-    .optional(),
+    }),
+  ).optional(),
   requireTLS: z.boolean().optional().meta({ description: 'Refuse to send unless STARTTLS succeeds.' }),
   maxConnections: z
     .number()
@@ -110,9 +120,11 @@ export const smtpConfigSchema = z.strictObject({
 /** Twilio Programmable Messaging: `POST /2010-04-01/Accounts/{sid}/Messages.json`. */
 export const twilioConfigSchema = z
   .strictObject({
-    accountSid: z
-      .string()
-      .regex(/^AC[0-9a-fA-F]{32}$/, { message: 'Expected an account SID (AC followed by 32 hex digits)' }),
+    accountSid: credentialTarget(
+      z
+        .string()
+        .regex(/^AC[0-9a-fA-F]{32}$/, { message: 'Expected an account SID (AC followed by 32 hex digits)' }),
+    ),
     authToken: secret(z.string().min(1)).meta({ description: 'Auth token (or API key secret).' }),
     from: z
       .union([e164, alphanumericSenderId])
@@ -124,8 +136,12 @@ export const twilioConfigSchema = z
         message: 'Expected a messaging service SID (MG followed by 32 hex digits)',
       })
       .optional(),
-    region: z.string().min(1).optional().meta({ description: 'Twilio region, e.g. ie1 (needs edge).' }),
-    edge: z.string().min(1).optional().meta({ description: 'Twilio edge location, e.g. dublin.' }),
+    region: credentialTarget(z.string().min(1))
+      .optional()
+      .meta({ description: 'Twilio region, e.g. ie1 (needs edge).' }),
+    edge: credentialTarget(z.string().min(1))
+      .optional()
+      .meta({ description: 'Twilio edge location, e.g. dublin.' }),
     endpoint: endpoint.optional(),
     timeoutMs: timeoutMs.optional(),
   })

@@ -24,7 +24,7 @@ import {
   type SendContext,
   type VerifyResult,
 } from 'messagepipe';
-import { withDeadline } from './_shared/deadline';
+import { DEFAULT_ATTEMPT_TIMEOUT_MS, withDeadline } from './_shared/deadline';
 import { formatAddress, toBuffer } from './_shared/email';
 import {
   classifyNetworkErrorCode,
@@ -32,6 +32,7 @@ import {
   excerpt,
   isNetworkErrorCode,
 } from './_shared/http-errors';
+import { acceptedWithoutId } from './_shared/message-id';
 
 const PROVIDER = 'mailgun';
 const PACKAGE = 'mailgun.js';
@@ -104,21 +105,21 @@ function asApiError(error: unknown): MailgunApiError | undefined {
 }
 
 /** The code of a Mailgun HTTP error, refined from the status by what the error text says. */
-function codeForMailgunError(status: number, text: string): ProviderErrorCode {
+export function codeForMailgunError(status: number, text: string): ProviderErrorCode {
+  if (status === 400 || status === 402 || status === 403) {
+    // Account and domain problems: Mailgun sends some of them as 400 too ("… is not allowed to send: …").
+    if (/disabled|suspend|activate|deactivated|banned|payment/i.test(text)) return 'ACCOUNT_SUSPENDED';
+    if (/unverified|not verified|verify your domain/i.test(text)) return 'SENDER_UNVERIFIED';
+    // Sandbox domains only deliver to authorised recipients; a real domain elsewhere would deliver.
+    if (/sandbox|authori[sz]ed recipients|not allowed to send/i.test(text)) return 'PROVIDER_REJECTED';
+  }
   if (status === 400) {
     // e.g. "to parameter is not a valid address. please check documentation"
     if (/\b(to|cc|bcc)\b.*not a valid address|invalid (recipient|address)/i.test(text))
       return 'RECIPIENT_INVALID';
     return 'MESSAGE_REJECTED';
   }
-  if (status === 401) return 'PROVIDER_INVALID_CREDENTIALS';
-  if (status === 402 || status === 403) {
-    if (/disabled|suspend|activate|deactivated|banned|payment/i.test(text)) return 'ACCOUNT_SUSPENDED';
-    if (/unverified|not verified|verify your domain/i.test(text)) return 'SENDER_UNVERIFIED';
-    // Sandbox domains only deliver to authorised recipients; a real domain elsewhere would deliver.
-    if (/sandbox|authorized recipients/i.test(text)) return 'PROVIDER_REJECTED';
-    return 'PROVIDER_INVALID_CREDENTIALS';
-  }
+  if (status === 401 || status === 402 || status === 403) return 'PROVIDER_INVALID_CREDENTIALS';
   // A wrong sending domain is a config problem of this provider, not an outage.
   if (status === 404 && /domain not found/i.test(text)) return 'PROVIDER_REJECTED';
   return codeForHttpStatus(status);
@@ -202,6 +203,17 @@ export function toMailgunForm(
   return form;
 }
 
+/**
+ * True when `mailgun.js` handed back a body it could not parse: it then returns `{ status, message: <raw text> }`,
+ * whereas a JSON answer is spread into the result. A JSON answer has fields besides `message`, or Mailgun's
+ * "Queued. Thank you." as its message.
+ */
+function isUnreadSendAnswer(answer: Record<string, unknown>): boolean {
+  const fields = Object.keys(answer).filter((key) => key !== 'status' && key !== 'message');
+  if (fields.length > 0) return false;
+  return !(typeof answer.message === 'string' && /^queued\b/i.test(answer.message.trim()));
+}
+
 /** Options of {@link mailgun}. None yet: everything is in the provider config. */
 export type MailgunAdapterOptions = Record<string, never>;
 
@@ -243,7 +255,12 @@ export function mailgun(_options: MailgunAdapterOptions = {}): Adapter<'email', 
       const client = await clients.get({
         providerConfigId: ctx.providerConfigId,
         configRevision: ctx.configRevision,
-        config: { ...ctx.config, sdkTimeoutMs: ctx.config.timeoutMs ?? ctx.timeoutMs },
+        // Not `ctx.timeoutMs`: that is what is left of this send's budget, and the client outlives the send.
+        // Shorter budgets are enforced per call by `withDeadline`.
+        config: {
+          ...ctx.config,
+          sdkTimeoutMs: ctx.config.timeoutMs ?? Math.max(DEFAULT_ATTEMPT_TIMEOUT_MS, ctx.timeoutMs),
+        },
       });
       const answer = await call(
         ctx,
@@ -252,18 +269,17 @@ export function mailgun(_options: MailgunAdapterOptions = {}): Adapter<'email', 
         true,
       );
       const messageId = typeof answer.id === 'string' ? answer.id.replace(/^<|>$/g, '') : '';
-      if (!messageId) {
-        // Accepted (2xx), but nothing to track it by: report it as ambiguous rather than as sent or failed.
+      if (messageId) return { messageId };
+      if (typeof answer !== 'object' || answer === null || isUnreadSendAnswer(answer)) {
+        // A 2xx whose body could not be read: the message was probably queued, but nothing says so for sure.
         throw new ProviderError(
           'PROVIDER_UNAVAILABLE',
-          'Mailgun accepted the message without a readable message id',
-          {
-            provider: PROVIDER,
-            ambiguous: true,
-          },
+          'Mailgun answered the message with a body that could not be read; it may have been accepted',
+          { provider: PROVIDER, ambiguous: true },
         );
       }
-      return { messageId };
+      // Definitely accepted: failing over now would deliver twice.
+      return { messageId: acceptedWithoutId(ctx.logger, 'Mailgun', PROVIDER) };
     },
 
     async verify(config: MailgunConfig, ctx: AdapterCallContext): Promise<VerifyResult> {

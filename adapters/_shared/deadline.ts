@@ -1,5 +1,11 @@
 import { type AdapterCallContext, isProviderError, ProviderError } from 'messagepipe';
 
+/**
+ * The dispatcher's default time budget of one provider call. SDK clients kept across sends take their own
+ * timeout from the config's `timeoutMs`, else at least this: never from one send's remaining budget.
+ */
+export const DEFAULT_ATTEMPT_TIMEOUT_MS = 15_000;
+
 /** Options of {@link withDeadline}. */
 export interface DeadlineOptions {
   /** Provider name, for the error. */

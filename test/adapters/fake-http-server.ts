@@ -72,6 +72,8 @@ export interface HttpReply {
   json?: unknown;
   /** Sent verbatim; `content-type: text/plain` unless a content type is given. */
   body?: string | Buffer;
+  /** Answers this many milliseconds after the request arrived (a slow provider). */
+  delayMs?: number;
 }
 
 /**
@@ -265,6 +267,19 @@ export class FakeHttpServer {
         status: reply.status ?? 200,
         headers: { 'content-type': 'application/json', ...reply.headers },
         body: MALFORMED_JSON_BODY,
+      });
+      return;
+    }
+    if (reply.delayMs !== undefined) {
+      const delayed = reply;
+      this.#hanging.add(response);
+      const timer = setTimeout(() => {
+        this.#hanging.delete(response);
+        if (!response.destroyed) send(response, delayed);
+      }, delayed.delayMs);
+      response.on('close', () => {
+        clearTimeout(timer);
+        this.#hanging.delete(response);
       });
       return;
     }

@@ -1,7 +1,13 @@
 import type { MailgunConfig } from 'messagepipe';
 import { describe, expect, it } from 'vitest';
 import { mailgun, mailgunApiOrigin, toMailgunForm } from '../../adapters/mailgun';
-import { describeAdapterConformance, sendContext } from './conformance';
+import {
+  describeAdapterConformance,
+  expectNoSecrets,
+  expectProviderError,
+  rejectionOf,
+  sendContext,
+} from './conformance';
 import { fakeSecret, type RecordedRequest, useFakeHttpServer } from './fake-http-server';
 import { PDF, PNG, sampleEmail } from './sample-email';
 
@@ -107,6 +113,30 @@ describeAdapterConformance({
       name: '400 other validation error',
       reply: { status: 400, json: { message: "'from' parameter is missing" } },
       expected: { code: 'MESSAGE_REJECTED', status: 400, message: /from' parameter is missing/ },
+    },
+    {
+      name: '400 sandbox domain, recipient not authorised',
+      reply: {
+        status: 400,
+        json: {
+          message:
+            'Sandbox subdomains are for test purposes only. Please add your own domain or add the address to authorized recipients in Account Settings.',
+        },
+      },
+      expected: { code: 'PROVIDER_REJECTED', failureClass: 'provider', status: 400 },
+    },
+    {
+      name: '400 domain not allowed to send',
+      reply: {
+        status: 400,
+        json: { message: 'Domain mg.acme.test is not allowed to send: domain is unverified' },
+      },
+      expected: { code: 'SENDER_UNVERIFIED', failureClass: 'provider', status: 400 },
+    },
+    {
+      name: '400 account disabled',
+      reply: { status: 400, json: { message: 'Your account has been disabled. Please contact support.' } },
+      expected: { code: 'ACCOUNT_SUSPENDED', failureClass: 'provider', status: 400 },
     },
     {
       name: '401 bad API key',
@@ -345,5 +375,70 @@ describe('mailgun mapping', () => {
     expect(mailgunApiOrigin({ region: 'eu', endpoint: 'http://127.0.0.1:1234' })).toBe(
       'http://127.0.0.1:1234',
     );
+  });
+});
+
+describe('mailgun answers without a message id', () => {
+  it('counts a readable 200 without an id as sent, under a placeholder id, with a warning', async () => {
+    fake.route('POST', `/v3/${DOMAIN}/messages`, { status: 200, json: { message: 'Queued. Thank you.' } });
+    const adapter = mailgun();
+    try {
+      const ctx = sendContext(config(fake.origin));
+      const receipt = await adapter.send(message, ctx);
+      expect(receipt.messageId).toMatch(/^unknown-[0-9a-f-]{36}$/);
+      expect(ctx.logger.lines.filter((line) => line.startsWith('warn'))).toEqual([
+        expect.stringContaining('Mailgun accepted a message without returning a message id'),
+      ]);
+      expectNoSecrets(ctx.logger.lines, [API_KEY, Buffer.from(`api:${API_KEY}`).toString('base64')]);
+    } finally {
+      await adapter.close?.();
+    }
+  });
+
+  it('gives each such message its own placeholder id', async () => {
+    fake.route('POST', `/v3/${DOMAIN}/messages`, { status: 200, json: { message: 'Queued. Thank you.' } });
+    const adapter = mailgun();
+    try {
+      const first = await adapter.send(message, sendContext(config(fake.origin)));
+      const second = await adapter.send(message, sendContext(config(fake.origin)));
+      expect(first.messageId).not.toBe(second.messageId);
+    } finally {
+      await adapter.close?.();
+    }
+  });
+
+  it('keeps a 200 whose body is not JSON ambiguous', async () => {
+    fake.route('POST', `/v3/${DOMAIN}/messages`, { status: 200, body: 'OK' });
+    const adapter = mailgun();
+    try {
+      const error = await rejectionOf(adapter.send(message, sendContext(config(fake.origin))));
+      expectProviderError(error, 'mailgun', { code: 'PROVIDER_UNAVAILABLE', ambiguous: true }, [API_KEY]);
+    } finally {
+      await adapter.close?.();
+    }
+  });
+});
+
+describe('mailgun pooled client timeout', () => {
+  it('is not fixed by the short budget of the send that created the client', async () => {
+    const adapter = mailgun();
+    try {
+      // The first send gets little time (late in a failover chain) and runs out.
+      fake.once('POST', `/v3/${DOMAIN}/messages`, { fault: 'hang' });
+      const first = await rejectionOf(
+        adapter.send(message, sendContext(config(fake.origin), { timeoutMs: 200 })),
+      );
+      expectProviderError(first, 'mailgun', { code: 'PROVIDER_TIMEOUT' }, [API_KEY]);
+      // A later send with a full budget and a slower (but timely) answer must succeed on the same client.
+      fake.once('POST', `/v3/${DOMAIN}/messages`, {
+        status: 200,
+        json: { id: '<slow@mg.acme.test>', message: 'Queued. Thank you.' },
+        delayMs: 400,
+      });
+      const receipt = await adapter.send(message, sendContext(config(fake.origin), { timeoutMs: 10_000 }));
+      expect(receipt).toEqual({ messageId: 'slow@mg.acme.test' });
+    } finally {
+      await adapter.close?.();
+    }
   });
 });

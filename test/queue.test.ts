@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { Dispatcher, MessagePipeError } from 'messagepipe';
+import { Dispatcher, type DispatcherOptions, MessagePipeError } from 'messagepipe';
 import { createMockAdapter, type MockAdapter, type MockBehaviour } from 'messagepipe/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -65,6 +65,7 @@ async function setUp(
     backoffMs?: number;
     withProvider?: boolean;
     withSender?: boolean;
+    dispatcher?: Partial<DispatcherOptions>;
   } = {},
 ): Promise<Setup> {
   const connection = { host: redis.host, port: redis.port };
@@ -74,7 +75,7 @@ async function setUp(
     channel: 'email',
     behaviour: options.behaviour ?? 'ok',
   });
-  const pipe = new Dispatcher({ adapters: [mock] });
+  const pipe = new Dispatcher({ adapters: [mock], ...options.dispatcher });
   if (options.withSender !== false) {
     await pipe.senders.set({
       projectId: PROJECT,
@@ -296,6 +297,19 @@ describe('send queue and worker', () => {
     await vi.waitFor(() => expect(eventsOf(setup, 'bad-recipient')).toContain('failed'), WAIT);
     expect(eventsOf(setup, 'bad-recipient')).not.toContain('retrying');
     expect(setup.events.find((event) => event.name === 'failed')?.payload).toEqual(outcome);
+  });
+
+  it('does not run again a send that stopped on an ambiguous timeout (onAmbiguousTimeout: stop)', async () => {
+    const setup = await setUp({
+      behaviour: { fail: 'PROVIDER_TIMEOUT', ambiguous: true, message: 'no answer after the request left' },
+      backoffMs: 100,
+      dispatcher: { onAmbiguousTimeout: 'stop' },
+    });
+    const job = await setup.queue.enqueue(email, { idempotencyKey: 'maybe-delivered' });
+    const outcome = await job.finished();
+    expect(outcome).toMatchObject({ status: 'failed', code: 'PROVIDER_TIMEOUT', runs: 1 });
+    expect(setup.mock.calls).toHaveLength(1);
+    expect(eventsOf(setup, 'maybe-delivered')).not.toContain('retrying');
   });
 
   it('does not retry what the project set-up refuses: no provider, no sender', async () => {

@@ -28,6 +28,11 @@ export interface ClassifiedFailure {
   attempts: Attempt[];
   /** The longest wait a provider asked for (Retry-After), for the backoff. */
   retryAfterMs?: number;
+  /**
+   * True when the send ended on a timeout that may have delivered the message (`onAmbiguousTimeout: 'stop'`): the
+   * dispatcher chose a possible loss over a possible duplicate, so the queue must not run it again either.
+   */
+  ambiguous?: boolean;
 }
 
 const MAX_MESSAGE_LENGTH = 1_000;
@@ -46,12 +51,14 @@ const MAX_MESSAGE_LENGTH = 1_000;
  */
 export function classifyFailure(error: unknown): ClassifiedFailure {
   if (isProviderError(error)) {
-    return withRetryAfter({
+    const failure: ClassifiedFailure = {
       code: error.code,
       failureClass: error.failureClass,
       message: error.message,
       attempts: error.attempts ?? [],
-    });
+    };
+    if (error.ambiguous) failure.ambiguous = true;
+    return withRetryAfter(failure);
   }
   if (isMessagePipeError(error)) {
     const attempts = error.attempts ?? [];

@@ -113,7 +113,7 @@ export async function createSendWorker(
         attempts: [...earlier, ...(failure.attempts.length > 0 ? inRun(failure.attempts, run) : seen)],
       };
       if (failure.issues) outcome.issues = failure.issues;
-      const retry = failure.failureClass === 'transient';
+      const retry = failure.failureClass === 'transient' && !failure.ambiguous;
       const runsLeft = retry && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
       progress.write({
         run,

@@ -112,6 +112,9 @@ export class ClientPool<Config, Client> {
   get(ctx: Pick<SendContext<Config>, 'config' | 'providerConfigId' | 'configRevision'>): Promise<Client> {
     const entry = this.#entries.get(ctx.providerConfigId);
     if (entry && entry.revision === ctx.configRevision) return entry.client;
+    // A send that still holds an older revision (it started before an update) uses the newer client rather than
+    // replacing it, which would close the client under every send that already uses the new config.
+    if (entry && isOlderRevision(ctx.configRevision, entry.revision)) return entry.client;
     if (entry) void this.#disposeEntry(entry.client);
     const client = Promise.resolve().then(() => this.#create(ctx.config));
     // A failed creation is not cached: the next send tries again.
@@ -156,6 +159,11 @@ export class ClientPool<Config, Client> {
       // A client that failed to start or to stop has nothing left to release.
     }
   }
+}
+
+function isOlderRevision(candidate: string, current: string): boolean {
+  const [a, b] = [Number(candidate), Number(current)];
+  return Number.isFinite(a) && Number.isFinite(b) && a < b;
 }
 
 const MISSING_MODULE = new Set(['ERR_MODULE_NOT_FOUND', 'MODULE_NOT_FOUND']);

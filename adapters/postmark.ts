@@ -39,6 +39,7 @@ import {
   isNetworkErrorCode,
   retryAfterFromHeaders,
 } from './_shared/http-errors';
+import { acceptedWithoutId } from './_shared/message-id';
 
 const PROVIDER = 'postmark';
 const PACKAGE = 'postmark';
@@ -353,15 +354,20 @@ export function postmark(_options: PostmarkAdapterOptions = {}): Adapter<'email'
         });
       }
       const answer = await callPostmark(ctx, 'send', () => client.sendEmail(request));
-      if (typeof answer !== 'object' || answer === null || !answer.MessageID) {
-        // A 2xx without an id (a proxy page, a cut-off body): the message may well have been accepted.
-        throw new ProviderError('PROVIDER_UNAVAILABLE', 'Postmark answered without a MessageID', {
-          provider: PROVIDER,
-          status: 200,
-          ambiguous: true,
-        });
+      if (typeof answer !== 'object' || answer === null) {
+        // A 2xx whose body could not be read (a proxy page, a cut-off body): it may well have been accepted.
+        throw new ProviderError(
+          'PROVIDER_UNAVAILABLE',
+          'Postmark answered with a body that could not be read',
+          {
+            provider: PROVIDER,
+            status: 200,
+            ambiguous: true,
+          },
+        );
       }
-      return { messageId: answer.MessageID };
+      // A readable 2xx is a definite acceptance even without an id: failing over would deliver twice.
+      return { messageId: answer.MessageID || acceptedWithoutId(ctx.logger, 'Postmark', PROVIDER) };
     },
 
     async verify(config: PostmarkConfig, ctx: AdapterCallContext): Promise<VerifyResult> {

@@ -37,6 +37,7 @@ import {
   isNetworkErrorCode,
   retryAfterFromHeaders,
 } from './_shared/http-errors';
+import { acceptedWithoutId } from './_shared/message-id';
 
 const PROVIDER = 'sendgrid';
 const PACKAGE = '@sendgrid/client';
@@ -297,15 +298,8 @@ export function sendgrid(_options: SendgridAdapterOptions = {}): Adapter<'email'
         true,
       );
       const messageId = headerValue(response.headers, 'x-message-id');
-      if (!messageId) {
-        // Accepted, but nothing to track it by: report it as ambiguous rather than as sent or failed.
-        throw new ProviderError(
-          'PROVIDER_UNAVAILABLE',
-          `SendGrid answered ${response.statusCode} without an X-Message-Id header`,
-          { provider: PROVIDER, status: response.statusCode, ambiguous: true },
-        );
-      }
-      return { messageId };
+      // A 2xx is a definite acceptance even without the header: failing over would deliver twice.
+      return { messageId: messageId || acceptedWithoutId(ctx.logger, 'SendGrid', PROVIDER) };
     },
 
     async verify(config: SendgridConfig, ctx: AdapterCallContext): Promise<VerifyResult> {

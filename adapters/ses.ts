@@ -47,6 +47,7 @@ import {
   isNetworkErrorCode,
   retryAfterFromHeaders,
 } from './_shared/http-errors';
+import { acceptedWithoutId } from './_shared/message-id';
 
 const PROVIDER = 'ses';
 const PACKAGE = '@aws-sdk/client-sesv2';
@@ -359,15 +360,9 @@ export function ses(_options: SesAdapterOptions = {}): Adapter<'email', SesConfi
       const answer = await callSes(ctx, 'send', (abortSignal) =>
         client.send(new sdk.SendEmailCommand(input), { abortSignal }),
       );
-      if (!answer.MessageId) {
-        // A 2xx without an id: SES may well have accepted the message.
-        throw new ProviderError('PROVIDER_UNAVAILABLE', 'SES answered without a MessageId', {
-          provider: PROVIDER,
-          status: answer.$metadata.httpStatusCode,
-          ambiguous: true,
-        });
-      }
-      return { messageId: answer.MessageId };
+      // The SDK read a 2xx (an unreadable body throws instead): a definite acceptance even without an id, and
+      // failing over would deliver twice.
+      return { messageId: answer.MessageId || acceptedWithoutId(ctx.logger, 'Amazon SES', PROVIDER) };
     },
 
     async verify(config: SesConfig, ctx: AdapterCallContext): Promise<VerifyResult> {

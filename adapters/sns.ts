@@ -44,6 +44,7 @@ import {
   isNetworkErrorCode,
   retryAfterFromHeaders,
 } from './_shared/http-errors';
+import { acceptedWithoutId } from './_shared/message-id';
 
 const PROVIDER = 'sns';
 const PACKAGE = '@aws-sdk/client-sns';
@@ -250,11 +251,8 @@ export function sns(): Adapter<'sms', SnsConfig> {
       const published = await callSns(ctx, 'the message', true, (abortSignal) =>
         client.send(command, { abortSignal }),
       );
-      if (!published.MessageId) {
-        // Accepted (200) but without an id: report it, but as sent, since failing over could deliver twice.
-        ctx.logger.warn('Amazon SNS accepted a message without returning a MessageId');
-      }
-      return { messageId: published.MessageId ?? '' };
+      // Accepted (200) even without an id: report it as sent, since failing over could deliver twice.
+      return { messageId: published.MessageId || acceptedWithoutId(ctx.logger, 'Amazon SNS', PROVIDER) };
     },
 
     async verify(config: SnsConfig, ctx: AdapterCallContext): Promise<VerifyResult> {

@@ -37,6 +37,7 @@ import {
   isNetworkErrorCode,
   retryAfterFromHeaders,
 } from './_shared/http-errors';
+import { acceptedWithoutId } from './_shared/message-id';
 
 const PROVIDER = 'termii';
 
@@ -290,7 +291,9 @@ export function termii(): Adapter<'sms', TermiiConfig> {
       if (response.status === 200 && response.answer?.code === 'ok') {
         const id = response.answer.message_id_str ?? response.answer.message_id;
         ctx.logger.debug('termii accepted a message', { status: response.status });
-        return { messageId: id === undefined || id === null ? '' : String(id) };
+        const messageId = id === undefined || id === null ? '' : String(id);
+        // `code: "ok"` is a definite acceptance even without an id: failing over would deliver twice.
+        return { messageId: messageId || acceptedWithoutId(ctx.logger, 'Termii', PROVIDER) };
       }
       if (response.status >= 200 && response.status < 300 && !response.answer) {
         // Termii took the request but its answer could not be read: the message may well be on its way.

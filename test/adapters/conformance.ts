@@ -725,3 +725,20 @@ export function expectDispatcherFailure(
   });
   checkFailureDetails(attemptError, expected);
 }
+
+/**
+ * Checks the outcome of a send the provider definitely accepted without giving a message id: counted as sent
+ * under an `unknown-<uuid>` placeholder, with one warning that names `providerLabel` and holds no secret.
+ */
+export function expectPlaceholderReceipt(
+  receipt: { messageId: string },
+  logger: RecordingLogger,
+  providerLabel: string,
+  secrets: readonly string[],
+): void {
+  expect(receipt.messageId).toMatch(/^unknown-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  expect(logger.lines.filter((line) => line.startsWith('warn'))).toEqual([
+    expect.stringContaining(`${providerLabel} accepted a message without returning a message id`),
+  ]);
+  expectNoSecrets(logger.lines, secrets);
+}

@@ -6,6 +6,7 @@ import {
   callContext,
   describeAdapterConformance,
   expectNoSecrets,
+  expectPlaceholderReceipt,
   recordingLogger,
   rejectionOf,
   sendContext,
@@ -505,5 +506,22 @@ describe('postmark specifics', () => {
     expect(outcome.code).toBe('ADAPTER_MISSING');
     expect(outcome.message).toContain('npm install postmark');
     expect(outcome.message).not.toContain(SERVER_TOKEN);
+  });
+});
+
+describe('postmark answer without a MessageID', () => {
+  it('counts a readable 200 without MessageID as sent, under a placeholder id', async () => {
+    fake.route('POST', '/email', {
+      status: 200,
+      json: { To: 'ann@example.test', SubmittedAt: '2026-11-22T10:00:00Z', ErrorCode: 0, Message: 'OK' },
+    });
+    const adapter = postmark();
+    try {
+      const ctx = sendContext(config(fake.origin));
+      const receipt = await adapter.send(message, ctx);
+      expectPlaceholderReceipt(receipt, ctx.logger, 'Postmark', [SERVER_TOKEN, ACCOUNT_TOKEN]);
+    } finally {
+      await adapter.close?.();
+    }
   });
 });

@@ -1,7 +1,12 @@
 import type { SesConfig } from 'messagepipe';
 import { describe, expect, it, vi } from 'vitest';
 import { formatSesAddress, ses, toSendEmailInput } from '../../adapters/ses';
-import { callContext, describeAdapterConformance, sendContext } from './conformance';
+import {
+  callContext,
+  describeAdapterConformance,
+  expectPlaceholderReceipt,
+  sendContext,
+} from './conformance';
 import { type FakeReply, fakeSecret, type RecordedRequest, useFakeHttpServer } from './fake-http-server';
 import { PDF, PNG, sampleEmail } from './sample-email';
 import { sendWithoutPackage } from './without-package';
@@ -520,5 +525,19 @@ describe('ses specifics', () => {
     expect(outcome.code).toBe('ADAPTER_MISSING');
     expect(outcome.message).toContain('npm install @aws-sdk/client-sesv2');
     expect(outcome.message).not.toContain(SECRET_ACCESS_KEY);
+  });
+});
+
+describe('ses answer without a MessageId', () => {
+  it('counts a 200 without MessageId as sent, under a placeholder id', async () => {
+    fake.route('POST', '/v2/email/outbound-emails', { status: 200, json: {} });
+    const adapter = ses();
+    try {
+      const ctx = sendContext(config(fake.origin));
+      const receipt = await adapter.send(message, ctx);
+      expectPlaceholderReceipt(receipt, ctx.logger, 'Amazon SES', [SECRET_ACCESS_KEY]);
+    } finally {
+      await adapter.close?.();
+    }
   });
 });

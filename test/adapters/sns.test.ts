@@ -4,6 +4,7 @@ import { codeForSnsError, sns, snsMessageAttributes } from '../../adapters/sns';
 import {
   callContext,
   describeAdapterConformance,
+  expectPlaceholderReceipt,
   expectProviderError,
   rejectionOf,
   sendContext,
@@ -352,5 +353,26 @@ describe('sns adapter: without @aws-sdk/client-sns', () => {
     });
     expect(outcome.code).toBe('ADAPTER_MISSING');
     expect(outcome.message).toContain('npm install @aws-sdk/client-sns');
+  });
+});
+
+describe('sns answer without a MessageId', () => {
+  it('counts a 200 without MessageId as sent, under a placeholder id', async () => {
+    fake.route(
+      'POST',
+      '/',
+      xml(
+        200,
+        `<PublishResponse xmlns="${XMLNS}"><PublishResult></PublishResult><ResponseMetadata><RequestId>f187a3c1-376f-11df-8963-01868b7c937a</RequestId></ResponseMetadata></PublishResponse>`,
+      ),
+    );
+    const adapter = sns();
+    try {
+      const ctx = sendContext(config(fake.origin));
+      const receipt = await adapter.send(message, ctx);
+      expectPlaceholderReceipt(receipt, ctx.logger, 'Amazon SNS', [SECRET_ACCESS_KEY, SESSION_TOKEN]);
+    } finally {
+      await adapter.close?.();
+    }
   });
 });

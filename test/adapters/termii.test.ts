@@ -12,6 +12,7 @@ import {
   callContext,
   describeAdapterConformance,
   expectNoSecrets,
+  expectPlaceholderReceipt,
   expectProviderError,
   rejectionOf,
   sendContext,
@@ -285,5 +286,19 @@ describe('termii adapter: classification', () => {
     [422, 'Bad request'],
   ])('reads generic %i "%s" as provider-level, so failover continues', (status, text) => {
     expect(codeForTermiiRefusal(status, text)).toBe('PROVIDER_REJECTED');
+  });
+});
+
+describe('termii answer without a message id', () => {
+  it('counts code "ok" without message_id as sent, under a placeholder id', async () => {
+    fake.route('POST', SEND_PATH, { status: 200, json: { code: 'ok', message: 'Successfully Sent' } });
+    const adapter = termii();
+    try {
+      const ctx = sendContext(config(fake.origin));
+      const receipt = await adapter.send(message, ctx);
+      expectPlaceholderReceipt(receipt, ctx.logger, 'Termii', [API_KEY]);
+    } finally {
+      await adapter.close?.();
+    }
   });
 });

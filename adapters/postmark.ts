@@ -266,6 +266,9 @@ export function classifyPostmarkAnswer(
     const known = UNPROCESSABLE[errorCode];
     if (known) return known;
     if (errorCode === 300) return refineInvalidRequest(providerMessage);
+    // An ErrorCode we do not know (message streams, server settings, new codes) is not proof the message is at
+    // fault: let another provider try.
+    return 'PROVIDER_REJECTED';
   }
   return codeForHttpStatus(status);
 }
@@ -278,6 +281,8 @@ function refineInvalidRequest(providerMessage: string): ProviderErrorCode {
   if (/'From'|sender signature|not (?:been )?(?:verified|confirmed)/i.test(providerMessage)) {
     return 'SENDER_UNVERIFIED';
   }
+  // Metadata limits and message streams are this server's settings: another provider takes the message as is.
+  if (/metadata|message ?stream/i.test(providerMessage)) return 'PROVIDER_REJECTED';
   if (/'(?:To|Cc|Bcc)'|recipient/i.test(providerMessage)) return 'RECIPIENT_INVALID';
   return 'MESSAGE_REJECTED';
 }

@@ -252,6 +252,21 @@ describeAdapterConformance({
       expected: { code: 'ACCOUNT_SUSPENDED', status: 422, providerCode: 413 },
     },
     {
+      name: '422 with an unknown ErrorCode',
+      reply: refusal(422, 1235, "The message stream for the provided 'ID' was not found."),
+      expected: { code: 'PROVIDER_REJECTED', failureClass: 'provider', status: 422, providerCode: 1235 },
+    },
+    {
+      name: '422/300 metadata beyond the limits',
+      reply: refusal(422, 300, 'Metadata field names must be 20 characters or less.'),
+      expected: { code: 'PROVIDER_REJECTED', failureClass: 'provider', status: 422, providerCode: 300 },
+    },
+    {
+      name: '422/300 message stream not found',
+      reply: refusal(422, 300, "The 'MessageStream' provided does not exist on this server."),
+      expected: { code: 'PROVIDER_REJECTED', failureClass: 'provider', status: 422, providerCode: 300 },
+    },
+    {
       name: '429 rate limit',
       reply: refusal(429, 429, 'Rate limit exceeded.'),
       expected: { code: 'PROVIDER_RATE_LIMITED', status: 429 },

@@ -126,9 +126,9 @@ export class Dispatcher {
       codec,
       logger,
       timeoutMs: options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS,
-      onProviderReleased: (id) => {
+      onProviderReleased: (projectId, id) => {
         this.#engine.forget(id);
-        this.#openedConfigs.delete(id);
+        this.#openedConfigs.delete(`${projectId}\u0000${id}`);
       },
     };
     this.#events = new Emitter(logger);
@@ -291,7 +291,8 @@ export class Dispatcher {
   }
 
   #open(record: StoredProviderRecord): OpenedConfig {
-    const cached = this.#openedConfigs.get(record.id);
+    const key = `${record.projectId}\u0000${record.id}`;
+    const cached = this.#openedConfigs.get(key);
     if (cached && cached.version === record.version && cached.secrets === record.secrets)
       return cached.opened;
     const opened = openConfig(this.#core, record);
@@ -299,7 +300,7 @@ export class Dispatcher {
     deepFreeze(opened.config);
     // Bounded: a process that sees an unbounded number of provider configs starts over rather than grow.
     if (this.#openedConfigs.size >= MAX_OPENED_CONFIGS) this.#openedConfigs.clear();
-    this.#openedConfigs.set(record.id, { secrets: record.secrets, version: record.version, opened });
+    this.#openedConfigs.set(key, { secrets: record.secrets, version: record.version, opened });
     return opened;
   }
 

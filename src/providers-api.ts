@@ -39,7 +39,7 @@ export interface DispatcherCore {
   /** Default time budget of one provider call. */
   timeoutMs: number;
   /** Called when a provider record's config changes or the record is removed (resets its breaker and stats). */
-  onProviderReleased?: (providerConfigId: string) => void;
+  onProviderReleased?: (projectId: string, providerConfigId: string) => void;
 }
 
 const projectId = z.string().min(1).max(200);
@@ -246,7 +246,7 @@ export class ProvidersApi {
       next.secrets = codec.encode(secrets, bindingOf(current));
     }
     await this.#replace(next, current.version);
-    if (changes.config) await this.#release(current.provider, current.id);
+    if (changes.config) await this.#release(current);
     return toPublicRecord(next);
   }
 
@@ -255,7 +255,7 @@ export class ProvidersApi {
     const current = await this.#load(ref);
     const removed = await this.#core.store.deleteProvider(current.projectId, current.id);
     if (!removed) throw notFound(current.id);
-    await this.#release(current.provider, current.id);
+    await this.#release(current);
   }
 
   /**
@@ -491,8 +491,8 @@ export class ProvidersApi {
     throw now ? conflict(next.id) : notFound(next.id);
   }
 
-  async #release(provider: string, id: string): Promise<void> {
-    this.#core.onProviderReleased?.(id);
+  async #release({ projectId, provider, id }: StoredProviderRecord): Promise<void> {
+    this.#core.onProviderReleased?.(projectId, id);
     const adapter = this.#core.catalog.adapters().find((candidate) => candidate.provider === provider);
     try {
       await adapter?.release?.(id);

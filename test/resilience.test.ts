@@ -194,6 +194,23 @@ describe('retries', () => {
   });
 });
 
+describe('deadline floor', () => {
+  it('does not start an attempt with too little of the send deadline left to be answered', async () => {
+    const { pipe, mocks } = await setup(
+      [
+        { provider: 'sendgrid', priority: 1, timeoutMs: 4_980 },
+        { provider: 'mailgun', priority: 2 },
+      ],
+      { sendTimeoutMs: 5_000, retry: false },
+    );
+    mocks.sendgrid.setBehaviour('hang');
+    const error = (await settle(pipe.send(email))) as MessagePipeError;
+    expect(error.code).toBe('ALL_PROVIDERS_FAILED');
+    expect(summary(error.attempts ?? [])).toEqual(['sendgrid:failed:PROVIDER_TIMEOUT']);
+    expect(mocks.mailgun.calls).toHaveLength(0);
+  });
+});
+
 describe('ambiguous timeouts and idempotency', () => {
   it('marks a timeout ambiguous, does not retry it, and fails over by default with the same key', async () => {
     const { pipe, mocks } = await setup(

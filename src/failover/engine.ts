@@ -103,6 +103,7 @@ export class FailoverEngine {
     const forced = this.#forcedProbe(ordered);
 
     for (const [index, candidate] of ordered.entries()) {
+      if (this.#providerNames.size >= MAX_TRACKED_CONFIGS) this.#providerNames.clear();
       this.#providerNames.set(candidate.id, candidate.provider);
       const verdict = forced === candidate.id ? 'probe' : (this.#breakers?.acquire(candidate.id) ?? 'allow');
       if (forced === candidate.id) this.#breakers?.force(candidate.id);
@@ -134,7 +135,7 @@ export class FailoverEngine {
       if (error.ambiguous && this.#policy.onAmbiguousTimeout === 'stop') {
         return { ok: false, error: stopWith(error, attempts), attempts };
       }
-      if (this.#now() >= deadline) {
+      if (this.#now() >= deadline - MIN_ATTEMPT_MS) {
         const message = `${summarise(attempts)}; the send deadline of ${this.#policy.sendTimeoutMs} ms passed`;
         return {
           ok: false,
@@ -214,7 +215,7 @@ export class FailoverEngine {
           retryNumber++;
           const delayMs = backoffDelay(retry, retryNumber, previous.retryAfterMs);
           // Waiting past the deadline helps nobody: fail over to the next provider instead.
-          if (this.#now() + delayMs >= deadline) throw new AbortError(previous);
+          if (this.#now() + delayMs >= deadline - MIN_ATTEMPT_MS) throw new AbortError(previous);
           if (this.#events.has('retry:scheduled')) {
             this.#events.emit('retry:scheduled', {
               ...base,
@@ -263,6 +264,15 @@ export class FailoverEngine {
     });
   }
 }
+
+/**
+ * Less time than this left in the send is not worth an attempt: it would time out before the provider could answer,
+ * and be recorded as an ambiguous timeout although no request left.
+ */
+const MIN_ATTEMPT_MS = 50;
+
+/** Bound on the provider configs whose names are kept for breaker events. */
+const MAX_TRACKED_CONFIGS = 10_000;
 
 /** Exponential backoff with optional jitter, never shorter than the provider's Retry-After. */
 export function backoffDelay(

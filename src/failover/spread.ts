@@ -1,3 +1,6 @@
+/** Bound on the groups of ties whose rotation is remembered (a process may serve many projects). */
+const MAX_GROUPS = 10_000;
+
 /** What tie spreading needs to know of a candidate. */
 export interface SpreadCandidate {
   id: string;
@@ -56,6 +59,7 @@ export class TieSpreader {
     }
     current.set(picked.id, best - total);
     // Rebuilt each time, so members that left the group do not linger.
+    if (!previous && this.#groups.size >= MAX_GROUPS) this.#groups.clear();
     this.#groups.set(key, current);
     return [picked, ...group.filter((candidate) => candidate !== picked)];
   }

@@ -1,6 +1,8 @@
 import type { Attempt } from '../types';
 
-const LATENCY_SAMPLES = 1024;
+const LATENCY_SAMPLES = 256;
+/** Provider configs tracked at most; the least recently first-seen is dropped beyond it. */
+const MAX_TRACKED_CONFIGS = 10_000;
 
 /** Counters and latency percentiles of one provider config, since the dispatcher started. */
 export interface ProviderStats {
@@ -12,7 +14,7 @@ export interface ProviderStats {
   failures: { transient: number; provider: number; message: number };
   /** Attempts skipped because the circuit was open. */
   skipped: number;
-  /** Latency of calls in ms, over the last 1024 calls. */
+  /** Latency of calls in ms, over the last 256 calls. */
   latencyMs: { p50: number; p90: number; p99: number; max: number; samples: number };
 }
 
@@ -44,6 +46,9 @@ export class StatsRecorder {
         next: 0,
         filled: 0,
       };
+      if (this.#entries.size >= MAX_TRACKED_CONFIGS) {
+        this.#entries.delete(this.#entries.keys().next().value!);
+      }
       this.#entries.set(attempt.providerConfigId, entry);
     }
     if (attempt.outcome === 'skipped') {

@@ -187,8 +187,15 @@ export class Dispatcher {
    * sender configuration (`CHANNEL_DISABLED` when it is disabled), then the project's enabled providers are tried
    * in priority order until one accepts it.
    *
-   * @throws `ALL_PROVIDERS_FAILED` (with `attempts`) when every provider failed; a message-level
-   * {@link ProviderError} (with `attempts`) when a provider refused the message itself, since the next one would too.
+   * @throws {@link MessagePipeError} with one of these codes:
+   * - `MESSAGE_INVALID` (with `issues`), before any provider is called;
+   * - `CHANNEL_DISABLED`, `NO_PROVIDERS`: the project's set-up does not allow a send;
+   * - `ALL_PROVIDERS_FAILED` (with `attempts`): every candidate failed, or the send deadline passed;
+   * - a {@link ProviderError} with `failureClass: 'message'` (with `attempts`): a provider refused the message
+   *   itself, so the next one would too;
+   * - a `PROVIDER_TIMEOUT` {@link ProviderError} with `ambiguous: true` (with `attempts`), under
+   *   `onAmbiguousTimeout: 'stop'`: the message may have been delivered;
+   * - `ABORTED` (the caller's signal) or `DISPATCHER_CLOSED`.
    */
   async send(input: SendInput, options: SendOptions = {}): Promise<SendResult> {
     if (this.#closed) throw new MessagePipeError('DISPATCHER_CLOSED', 'This dispatcher has been closed');

@@ -19,6 +19,7 @@ export interface EmailAddress {
 /** An attachment after validation: content is always bytes. */
 export interface EmailAttachment {
   filename: string;
+  /** The bytes, shared by every attempt of a send (typed arrays cannot be frozen): adapters must only read them. */
   content: Uint8Array;
   contentType?: string;
   /** Set for inline parts referenced from HTML as `cid:…`. */

@@ -74,6 +74,8 @@ async function createHandle(config: SesConfig): Promise<SesHandle> {
   const client = new sdk.SESv2Client({
     region: config.region,
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+    // Where the client talks is the config's business alone, not AWS_ENDPOINT_URL* or ~/.aws/config.
+    ignoreConfiguredEndpointUrls: true,
     // Only the config's credentials: never the environment's or a profile's.
     credentials: {
       accessKeyId: config.accessKeyId,

@@ -1,3 +1,4 @@
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { SesConfig } from 'messagepipe';
 import { describe, expect, it, vi } from 'vitest';
 import { formatSesAddress, ses, toSendEmailInput } from '../../adapters/ses';
@@ -537,6 +538,29 @@ describe('ses answer without a MessageId', () => {
       const receipt = await adapter.send(message, ctx);
       expectPlaceholderReceipt(receipt, ctx.logger, 'Amazon SES', [SECRET_ACCESS_KEY]);
     } finally {
+      await adapter.close?.();
+    }
+  });
+});
+
+describe('ses endpoint', () => {
+  it('ignores AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_SESV2: only the config says where to send', async () => {
+    vi.stubEnv('AWS_ENDPOINT_URL', 'http://127.0.0.1:9');
+    vi.stubEnv('AWS_ENDPOINT_URL_SESV2', 'http://127.0.0.1:9');
+    // Catch the request at the HTTP handler: nothing leaves the machine, and the target is visible.
+    const targets: string[] = [];
+    const handle = vi.spyOn(NodeHttpHandler.prototype, 'handle').mockImplementation(async (request) => {
+      targets.push(`${request.protocol}//${request.hostname}${request.port ? `:${request.port}` : ''}`);
+      throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    });
+    const adapter = ses();
+    try {
+      const { endpoint: _ignored, ...withoutEndpoint } = config(fake.origin);
+      await adapter.send(message, sendContext(withoutEndpoint)).catch(() => undefined);
+      expect(targets).toEqual([`https://email.${REGION}.amazonaws.com`]);
+    } finally {
+      handle.mockRestore();
+      vi.unstubAllEnvs();
       await adapter.close?.();
     }
   });

@@ -162,8 +162,20 @@ function toProviderError(error: unknown, what: string, ambiguous: boolean): Prov
   const status =
     typeof shape.$metadata?.httpStatusCode === 'number' ? shape.$metadata.httpStatusCode : undefined;
   const networkCode = shape.code;
+  if (status === undefined && (shape.name === 'TimeoutError' || networkCode === 'ETIMEDOUT')) {
+    // The SDK's timers (connection, request, socket inactivity) are TimeoutErrors, some without a code; it also
+    // renames resets (ECONNRESET, EPIPE) to TimeoutError, so a non-timeout code is classified as itself.
+    if (!isNetworkErrorCode(networkCode) || networkCode === 'ETIMEDOUT') {
+      // The connection timer fires before anything was sent; the request and socket timers after.
+      const connecting = typeof shape.message === 'string' && /establish a connection/i.test(shape.message);
+      return new ProviderError('PROVIDER_TIMEOUT', `Amazon SNS did not answer ${what} in time`, {
+        provider: PROVIDER,
+        ambiguous: ambiguous && !connecting,
+      });
+    }
+  }
   if (status === undefined && isNetworkErrorCode(networkCode)) {
-    // The SDK reports resets and its own timeouts as TimeoutError with the Node code (ETIMEDOUT, ECONNRESET).
+    // The SDK reports resets as TimeoutError with the Node code (ECONNRESET).
     const failure = classifyNetworkErrorCode(networkCode);
     return new ProviderError(failure.code, `Could not reach Amazon SNS for ${what} (${networkCode})`, {
       provider: PROVIDER,

@@ -1,3 +1,4 @@
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { OutboundSms, SnsConfig } from 'messagepipe';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { codeForSnsError, sns, snsMessageAttributes } from '../../adapters/sns';
@@ -372,6 +373,36 @@ describe('sns answer without a MessageId', () => {
       const receipt = await adapter.send(message, ctx);
       expectPlaceholderReceipt(receipt, ctx.logger, 'Amazon SNS', [SECRET_ACCESS_KEY, SESSION_TOKEN]);
     } finally {
+      await adapter.close?.();
+    }
+  });
+});
+
+describe('sns timeouts reported without a code', () => {
+  const timeoutError = (text: string) => Object.assign(new Error(text), { name: 'TimeoutError' });
+
+  it.each([
+    [
+      'an idle socket after sending: may have been delivered',
+      '@smithy/node-http-handler - the request socket timed out after 300 ms of inactivity (configured by client requestHandler).',
+      true,
+    ],
+    [
+      'no connection established: nothing was sent',
+      '@smithy/node-http-handler - the request socket did not establish a connection with the server within the configured timeout of 300 ms.',
+      false,
+    ],
+  ])('reads a TimeoutError from %s as PROVIDER_TIMEOUT', async (_case, text, ambiguous) => {
+    const handle = vi.spyOn(NodeHttpHandler.prototype, 'handle').mockRejectedValue(timeoutError(text));
+    const adapter = sns();
+    try {
+      const error = await rejectionOf(adapter.send(message, sendContext(config(fake.origin))));
+      expectProviderError(error, 'sns', { code: 'PROVIDER_TIMEOUT', ambiguous }, [
+        SECRET_ACCESS_KEY,
+        SESSION_TOKEN,
+      ]);
+    } finally {
+      handle.mockRestore();
       await adapter.close?.();
     }
   });

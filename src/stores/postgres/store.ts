@@ -241,9 +241,12 @@ export class PostgresProviderStore implements ProviderStore {
 
   /** Ends the pool the store created from a connection string; a pool passed in is left to its owner. */
   async close(): Promise<void> {
+    const loading = 'connectionString' in this.#options ? this.#db : undefined;
+    if ('connectionString' in this.#options) this.#db = undefined;
+    // A pool still being created when close() is called is ended too, once it exists.
+    await loading?.catch(() => undefined);
     const pool = this.#ownPool;
     this.#ownPool = undefined;
-    if ('connectionString' in this.#options) this.#db = undefined;
     await pool?.end();
   }
 

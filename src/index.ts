@@ -50,7 +50,7 @@ export type {
   ValidationResult,
   WriteOptions,
 } from './providers-api';
-export { secret } from './schemas/fields';
+export { credentialTarget, secret } from './schemas/fields';
 export type { JsonSchema } from './schemas/json-schema';
 export {
   type EmailMessageInput,

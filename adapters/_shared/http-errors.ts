@@ -39,8 +39,19 @@ export function codeForHttpStatus(status: number): ProviderErrorCode {
 }
 
 /**
+ * The longest wait a provider's answer can ask for. A provider (or a proxy in front of it) answering with a wait
+ * of days would otherwise keep it out of rotation that long; an hour is enough for any real rate-limit window.
+ */
+export const MAX_RETRY_AFTER_MS = 60 * 60 * 1000;
+
+/** Clamps a wait to `[0, MAX_RETRY_AFTER_MS]`. */
+function clampWait(ms: number): number {
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
+}
+
+/**
  * Milliseconds to wait from a `Retry-After` value: delta-seconds (`"120"`) or an HTTP date. `undefined` when the
- * value is absent or unreadable; never negative.
+ * value is absent or unreadable; never negative and at most {@link MAX_RETRY_AFTER_MS}.
  */
 export function parseRetryAfter(
   value: string | undefined | null,
@@ -49,16 +60,17 @@ export function parseRetryAfter(
   if (value === undefined || value === null) return undefined;
   const trimmed = value.trim();
   if (trimmed === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return clampWait(Math.round(Number(trimmed) * 1000));
   const date = Date.parse(trimmed);
   if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - now);
+  return clampWait(date - now);
 }
 
 /**
  * Milliseconds until a rate-limit window resets, from an `X-RateLimit-Reset`-style value in epoch **seconds**
  * (SendGrid, GitHub). Values too small to be an epoch time (before 2001) are read as seconds from now, which is
- * what some other APIs send. `undefined` when absent or unreadable; never negative.
+ * what some other APIs send. `undefined` when absent or unreadable; never negative and at most
+ * {@link MAX_RETRY_AFTER_MS}.
  */
 export function parseRateLimitReset(
   value: string | undefined | null,
@@ -66,8 +78,8 @@ export function parseRateLimitReset(
 ): number | undefined {
   if (value === undefined || value === null || !/^\s*\d+(\.\d+)?\s*$/.test(value)) return undefined;
   const seconds = Number(value);
-  if (seconds < 1_000_000_000) return Math.round(seconds * 1000);
-  return Math.max(0, Math.round(seconds * 1000 - now));
+  if (seconds < 1_000_000_000) return clampWait(Math.round(seconds * 1000));
+  return clampWait(Math.round(seconds * 1000 - now));
 }
 
 /**

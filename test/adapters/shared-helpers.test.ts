@@ -8,6 +8,7 @@ import {
   excerpt,
   headerValue,
   isNetworkErrorCode,
+  MAX_RETRY_AFTER_MS,
   parseRateLimitReset,
   parseRetryAfter,
   retryAfterFromHeaders,
@@ -50,6 +51,19 @@ describe('Retry-After and rate-limit reset', () => {
     expect(parseRateLimitReset(String(NOW / 1000 - 5), NOW)).toBe(0);
     expect(parseRateLimitReset('60', NOW)).toBe(60_000);
     expect(parseRateLimitReset('later', NOW)).toBeUndefined();
+  });
+
+  it('caps a huge wait at one hour', () => {
+    const HOUR = 3_600_000;
+    expect(MAX_RETRY_AFTER_MS).toBe(HOUR);
+    expect(parseRetryAfter('99999999999', NOW)).toBe(HOUR);
+    expect(parseRetryAfter('3601', NOW)).toBe(HOUR);
+    expect(parseRetryAfter('3599', NOW)).toBe(3_599_000);
+    expect(parseRetryAfter('Fri, 01 Mar 2030 12:00:00 GMT', NOW)).toBe(HOUR);
+    expect(parseRateLimitReset(String(NOW / 1000 + 30 * 86_400), NOW)).toBe(HOUR);
+    expect(parseRateLimitReset('999999999', NOW)).toBe(HOUR);
+    expect(retryAfterFromHeaders({ 'retry-after': '1e400' }, NOW)).toBeUndefined();
+    expect(retryAfterFromHeaders({ 'retry-after': '86400' }, NOW)).toBe(HOUR);
   });
 
   it('prefers Retry-After over X-RateLimit-Reset, looking headers up case-insensitively', () => {

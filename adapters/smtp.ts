@@ -484,6 +484,21 @@ const RATE_LIMIT_REPLY = /\b(rate|too many|throttl\w*|quota|exceeded)\b/i;
 const RELAY_REPLY = /relay/i;
 const TLS_REPLY = /TLS/i;
 const ENHANCED_STATUS = /\b([245]\.\d{1,3}\.\d{1,3})\b/;
+/** A permanent reply about the account's sending limits (5.4.5 is Microsoft 365's daily quota). */
+const SENDING_LIMIT_REPLY =
+  /\brate\b|throttl|too many (?:messages|mails|emails|connections|recipients)|sending (?:quota|limit)|daily (?:user )?(?:sending )?(?:quota|limit)|(?:quota|limit) (?:exceeded|reached)/i;
+/** A refusal to let this account send as this address (5.2.252 is Microsoft 365's SendAsDenied). */
+const SEND_AS_REPLY =
+  /SendAsDenied|not (?:allowed|permitted|authori[sz]ed) to send|(?:permission|permissions) to send as|send as this sender|sender (?:address )?(?:is )?(?:not allowed|denied|not owned)/i;
+/** The server wants a login this session did not give. */
+const AUTH_REQUIRED_REPLY =
+  /authentication (?:is )?required|auth(?:entication)? required|not authenticated|must (?:be )?authenticat/i;
+/** The account itself may not send. */
+const ACCOUNT_REPLY = /account (?:is |has been )?(?:disabled|suspended|blocked|locked|deactivated)/i;
+/** Other wording about the account's rights rather than the message ("not authorized", "access denied"). */
+const POLICY_REPLY = /not authori[sz]ed|access denied|policy/i;
+/** Wording that blames the message content itself: the only 5.7.x refusal that stays message-level. */
+const CONTENT_REPLY = /\bspam\b|\bvirus\b|malware|malicious|content (?:rejected|refused|not accepted)/i;
 
 function firstLine(response: string | undefined): string {
   return (response ?? '').split(/\r?\n/, 1)[0]!.trim().slice(0, 200);
@@ -613,6 +628,63 @@ function networkDetail(error: SmtpFailure): string {
   return message.includes(code) ? message : [code, message].filter(Boolean).join(': ');
 }
 
+/**
+ * A permanent refusal that is about this account or relay rather than the message or recipient: sending limits
+ * (5.4.5, rate wording), send-as and sender rights (5.2.252 SendAsDenied, "not authorized to send"), a login the
+ * server wants, a suspended account, and other security/policy statuses (5.7.x). Another provider may deliver
+ * the same message, so none of them may stop failover. `undefined` when the reply is none of these.
+ */
+function accountRefusal(error: SmtpFailure, reply: string, command: string): ProviderError | undefined {
+  const status = error.responseCode;
+  if (status === undefined || status < 500) return undefined;
+  const enhanced = ENHANCED_STATUS.exec(reply)?.[1] ?? '';
+  // 5.2.x and 5.3.x are mailbox and message size limits ("mailbox quota exceeded"): not the account's.
+  const aboutSize = status === 552 || /^5\.[23]\./.test(enhanced);
+  if (enhanced === '5.4.5' || (!aboutSize && SENDING_LIMIT_REPLY.test(reply))) {
+    return failure(
+      'PROVIDER_RATE_LIMITED',
+      `SMTP server refused: this account reached a sending limit (${reply})`,
+      error,
+    );
+  }
+  if (enhanced === '5.2.252' || SEND_AS_REPLY.test(reply)) {
+    return failure(
+      'SENDER_UNVERIFIED',
+      `SMTP server refused the sender (${reply}): the account may not send as this address`,
+      error,
+    );
+  }
+  if (AUTH_REQUIRED_REPLY.test(reply)) {
+    return failure(
+      'PROVIDER_INVALID_CREDENTIALS',
+      `SMTP server requires a login for this (${reply}): check auth.user and auth.pass`,
+      error,
+    );
+  }
+  if (ACCOUNT_REPLY.test(reply)) {
+    return failure('ACCOUNT_SUSPENDED', `SMTP server refused: the account may not send (${reply})`, error);
+  }
+  if (RELAY_REPLY.test(reply)) {
+    return failure(
+      'PROVIDER_REJECTED',
+      `SMTP server refuses to relay for this account (${reply}): check the login and the server's relay rules`,
+      error,
+    );
+  }
+  const policyStatus = /^5\.7\./.test(enhanced);
+  if (!policyStatus && !POLICY_REPLY.test(reply)) return undefined;
+  // A relay that calls the content spam or a virus blames the message: another provider should not send it.
+  if (CONTENT_REPLY.test(reply)) return undefined;
+  if (command === 'MAIL FROM') {
+    return failure(
+      'SENDER_UNVERIFIED',
+      `SMTP server refused the sender address (${reply}): the account may not send as this address`,
+      error,
+    );
+  }
+  return failure('PROVIDER_REJECTED', `SMTP server refused by policy (${reply})`, error);
+}
+
 /** A reply with a code: 4xx is temporary, 5xx permanent, and the command tells who is at fault. */
 function classifyReply(error: SmtpFailure, dataStarted: boolean): ProviderError {
   const status = error.responseCode!;
@@ -640,6 +712,8 @@ function classifyReply(error: SmtpFailure, dataStarted: boolean): ProviderError 
           error,
         );
   }
+  const byAccount = accountRefusal(error, reply, command);
+  if (byAccount) return byAccount;
   if (command === 'RCPT TO') {
     return RELAY_REPLY.test(reply)
       ? failure(
@@ -685,6 +759,8 @@ function classifyRejectedRecipients(rejections: readonly SmtpFailure[]): Provide
   if (temporary) return temporaryRefusal(temporary, firstLine(temporary.response));
   const first: SmtpFailure = rejections[0] ?? {};
   const reply = firstLine(first.response);
+  const byAccount = accountRefusal(first, reply, 'RCPT TO');
+  if (byAccount) return byAccount;
   if (RELAY_REPLY.test(reply)) {
     return failure(
       'PROVIDER_REJECTED',

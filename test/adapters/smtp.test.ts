@@ -63,6 +63,30 @@ function reply(code: number, text: string): Error & { responseCode: number } {
   return Object.assign(new Error(text), { responseCode: code });
 }
 
+/**
+ * Permanent refusals about the account or relay, not the message, keyed by the local part that triggers them:
+ * the sender's for MAIL FROM, a recipient's for RCPT TO and DATA.
+ */
+const SENDER_REFUSALS: Record<string, () => Error> = {
+  'sender-sendas': () => reply(550, '5.7.60 SMTP; Client does not have permissions to send as this sender'),
+  'sender-252': () =>
+    reply(554, '5.2.252 SendAsDenied; sender-252@acme.test not allowed to send as noreply@acme.test'),
+  'sender-policy': () => reply(550, '5.7.1 Sender rejected by local policy'),
+};
+const RECIPIENT_REFUSALS: Record<string, () => Error> = {
+  'rcpt-policy': () =>
+    reply(550, '5.7.1 <rcpt-policy@example.test>: Recipient address rejected: Access denied'),
+  'rcpt-auth': () => reply(550, '5.7.57 Client not authenticated to send mail'),
+  'rcpt-quota': () => reply(550, '5.4.5 Daily user sending quota exceeded'),
+  'rcpt-rate': () => reply(554, '5.7.0 Too many messages, rate limit exceeded for this account'),
+  'rcpt-mailbox-full': () => reply(552, '5.2.2 Mailbox full, quota exceeded'),
+};
+const DATA_REFUSALS: Record<string, () => Error> = {
+  'data-notauth': () => reply(554, '5.7.1 Not authorized to send from this domain'),
+  'data-policy': () => reply(550, '5.7.0 Message refused by local policy'),
+  'data-suspended': () => reply(554, '5.0.0 Your account has been suspended'),
+};
+
 /** Called when the DATA of a `data-stall` recipient arrives (the server never answers it). */
 let onStalledData: () => void = () => {};
 /** Called when a `rcpt-stall` recipient arrives (the server never answers it). */
@@ -91,8 +115,9 @@ async function startServer(options: Partial<SMTPServerOptions> = {}): Promise<Te
       }
     },
     onMailFrom(address, _session, callback) {
-      if (address.address.startsWith('sender-553@'))
-        callback(reply(553, '5.7.1 Sender address not owned by user'));
+      const sender = address.address.split('@')[0] ?? '';
+      if (sender === 'sender-553') callback(reply(553, '5.7.1 Sender address not owned by user'));
+      else if (sender in SENDER_REFUSALS) callback(SENDER_REFUSALS[sender]!());
       else callback();
     },
     onRcptTo(address, _session, callback) {
@@ -102,6 +127,7 @@ async function startServer(options: Partial<SMTPServerOptions> = {}): Promise<Te
       else if (local === 'rcpt-550') callback(reply(550, '5.1.1 No such user here'));
       else if (local === 'rcpt-relay') callback(reply(554, '5.7.1 Relay access denied'));
       else if (local === 'rcpt-stall') onStalledRcpt();
+      else if (local !== undefined && local in RECIPIENT_REFUSALS) callback(RECIPIENT_REFUSALS[local]!());
       else callback();
     },
     onData(stream, session, callback) {
@@ -115,6 +141,11 @@ async function startServer(options: Partial<SMTPServerOptions> = {}): Promise<Te
         }
         if (rcptTo.some((address) => address.startsWith('data-554@'))) {
           callback(reply(554, '5.7.1 Message rejected as spam'));
+          return;
+        }
+        const dataRefusal = rcptTo.map((address) => DATA_REFUSALS[address.split('@')[0] ?? '']).find(Boolean);
+        if (dataRefusal) {
+          callback(dataRefusal());
           return;
         }
         const raw = Buffer.concat(chunks);
@@ -613,6 +644,40 @@ describe('smtp adapter: refusals', () => {
       ),
     );
     expect(sender).toMatchObject({ code: 'SENDER_UNVERIFIED', failureClass: 'provider', status: 553 });
+  });
+
+  it.each([
+    ['5.7.60 send-as refusal on MAIL FROM', { from: 'sender-sendas@acme.test' }, 'SENDER_UNVERIFIED', 550],
+    ['5.2.252 SendAsDenied on MAIL FROM', { from: 'sender-252@acme.test' }, 'SENDER_UNVERIFIED', 554],
+    ['5.7.1 policy refusal on MAIL FROM', { from: 'sender-policy@acme.test' }, 'SENDER_UNVERIFIED', 550],
+    ['5.7.1 access denied on RCPT TO', { to: 'rcpt-policy@example.test' }, 'PROVIDER_REJECTED', 550],
+    [
+      '5.7.57 not authenticated on RCPT TO',
+      { to: 'rcpt-auth@example.test' },
+      'PROVIDER_INVALID_CREDENTIALS',
+      550,
+    ],
+    ['5.4.5 daily quota on RCPT TO', { to: 'rcpt-quota@example.test' }, 'PROVIDER_RATE_LIMITED', 550],
+    ['5.7.0 rate wording on RCPT TO', { to: 'rcpt-rate@example.test' }, 'PROVIDER_RATE_LIMITED', 554],
+    ['5.7.1 not authorized on DATA', { to: 'data-notauth@example.test' }, 'SENDER_UNVERIFIED', 554],
+    ['5.7.0 local policy on DATA', { to: 'data-policy@example.test' }, 'PROVIDER_REJECTED', 550],
+    ['suspended-account refusal on DATA', { to: 'data-suspended@example.test' }, 'ACCOUNT_SUSPENDED', 554],
+  ] as const)('reads a %s as provider-level, so failover continues', async (_case, route, code, status) => {
+    const adapter = directAdapter();
+    const to = 'to' in route ? route.to : 'ann@example.test';
+    const overrides = 'from' in route ? { from: { email: route.from } } : {};
+    const error = await sendFailure(adapter.send(outbound(to, overrides), context(baseConfig())));
+    expect(error).toMatchObject({ code, status });
+    expect(error.failureClass).not.toBe('message');
+    expect(error.message).not.toContain(PASSWORD);
+  });
+
+  it('keeps a full mailbox (5.2.2 quota) a recipient problem, not a sending limit', async () => {
+    const adapter = directAdapter();
+    const error = await sendFailure(
+      adapter.send(outbound('rcpt-mailbox-full@example.test'), context(baseConfig())),
+    );
+    expect(error).toMatchObject({ code: 'RECIPIENT_INVALID', failureClass: 'message', status: 552 });
   });
 
   it('keeps using the pooled connection after a refused message', async () => {

@@ -136,7 +136,12 @@ describe('pipe.providers', () => {
       { projectId: PROJECT, id: record.id },
       { name: 'Renamed', priority: 2, config: { ...rest, maxConnections: 3, auth: { user: auth.user } } },
     );
-    expect(updated).toMatchObject({ name: 'Renamed', priority: 2, version: 2, config: { maxConnections: 3 } });
+    expect(updated).toMatchObject({
+      name: 'Renamed',
+      priority: 2,
+      version: 2,
+      config: { maxConnections: 3 },
+    });
     expect(updated.secretFields).toEqual(['auth.pass']);
     expect(smtp.verifyCount).toBe(2);
     expect(smtp.released).toEqual([record.id]);

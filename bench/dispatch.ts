@@ -158,16 +158,14 @@ export async function run(): Promise<BenchReport> {
     await throughput(2000, () => loop(outbound));
     await throughput(2000, () => notifme.send(notifmeRequest));
     const rates = { dispatcher: [] as number[], loop: [] as number[], notifme: [] as number[] };
-    await median(ROUNDS, async () => {
+    for (let round = 0; round < ROUNDS; round++) {
       rates.dispatcher.push(await throughput(SENDS, () => pipe.send(emailInput)));
       rates.loop.push(await throughput(SENDS, () => loop(outbound)));
       rates.notifme.push(await throughput(SENDS, () => notifme.send(notifmeRequest)));
-      return 0;
-    });
-    const mid = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-    const dispatcher = mid(rates.dispatcher);
-    const loopRate = mid(rates.loop);
-    const notifmeRate = mid(rates.notifme);
+    }
+    const dispatcher = median(rates.dispatcher);
+    const loopRate = median(rates.loop);
+    const notifmeRate = median(rates.notifme);
     const scenario = primaryFails ? 'primary always failing' : 'healthy primary';
     rows.push({
       scenario,

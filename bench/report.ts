@@ -9,12 +9,10 @@ export interface BenchReport {
   notes?: string[];
 }
 
-/** Runs `fn` `rounds` times and returns the median of what it returns (a duration, a rate…). */
-export async function median(rounds: number, fn: () => Promise<number>): Promise<number> {
-  const values: number[] = [];
-  for (let round = 0; round < rounds; round++) values.push(await fn());
-  values.sort((a, b) => a - b);
-  return values[Math.floor(values.length / 2)]!;
+/** The median of measured values (rates, ratios) from interleaved rounds. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 /** Sends per second of `count` sequential calls of `send`. */

@@ -5,7 +5,7 @@
 import { Dispatcher } from 'messagepipe';
 import { smtp } from 'messagepipe/adapters/smtp';
 import nodemailer from 'nodemailer';
-import { type BenchReport, round, runIfMain, startSmtpSink } from './report';
+import { type BenchReport, median, round, runIfMain, startSmtpSink } from './report';
 
 const MESSAGES = Number(process.env.BENCH_SMTP_MESSAGES ?? 5000);
 const CONCURRENCY = 20;
@@ -79,9 +79,8 @@ export async function run(): Promise<BenchReport> {
       dispatcherRates.push(await rate(MESSAGES, viaDispatcher));
       rawRates.push(await rate(MESSAGES, viaRaw));
     }
-    const mid = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-    const dispatcher = mid(dispatcherRates);
-    const nodemailerRate = mid(rawRates);
+    const dispatcher = median(dispatcherRates);
+    const nodemailerRate = median(rawRates);
     const ratio = dispatcher / nodemailerRate;
     return {
       title: 'SMTP path: Dispatcher + SMTP adapter vs raw pooled nodemailer',

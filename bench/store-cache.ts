@@ -5,7 +5,6 @@
  *
  * Run alone with `npx tsx bench/store-cache.ts` (BENCH_SENDS, BENCH_ROUNDS, BENCH_CONCURRENCY tune it).
  */
-import { pathToFileURL } from 'node:url';
 import {
   type AnyAdapter,
   type Channel,
@@ -19,6 +18,7 @@ import {
   type SenderConfig,
   type StoredProviderRecord,
 } from 'messagepipe';
+import { type BenchReport, median, round, runIfMain } from './report';
 
 const SENDS = Number(process.env.BENCH_SENDS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -128,19 +128,8 @@ async function throughput(pipe: Dispatcher, count: number, concurrency: number):
   return count / ((performance.now() - started) / 1000);
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-const rounded = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
-
 /** Runs the benchmark and reports sends per second of each set-up and the ratio to the in-memory store. */
-export async function run(): Promise<{
-  title: string;
-  rows: Array<Record<string, string | number>>;
-  notes?: string[];
-}> {
+export async function run(): Promise<BenchReport> {
   const memory = await dispatcher({});
   const slowStore = new SlowStore();
   const cached = await dispatcher({ store: slowStore });
@@ -178,17 +167,17 @@ export async function run(): Promise<{
         concurrency,
         store: `${STORE_LATENCY_MS} ms store + cache`,
         'sends/s': Math.round(median(cachedRates)),
-        'ratio to in-memory': rounded(ratio),
+        'ratio to in-memory': round(ratio),
       },
       {
         concurrency,
         store: `${STORE_LATENCY_MS} ms store, no cache`,
         'sends/s': Math.round(uncachedRate),
-        'ratio to in-memory': rounded(uncachedRate / median(memoryRates), 3),
+        'ratio to in-memory': round(uncachedRate / median(memoryRates), 3),
       },
     );
     notes.push(
-      `concurrency ${concurrency}: cached/in-memory = ${rounded(ratio)} (median of ${ROUNDS} interleaved rounds of ${SENDS} sends; target ≥ ${TARGET_RATIO}: ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'})`,
+      `concurrency ${concurrency}: cached/in-memory = ${round(ratio)} (median of ${ROUNDS} interleaved rounds of ${SENDS} sends; target ≥ ${TARGET_RATIO}: ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'})`,
     );
   }
   notes.push(
@@ -202,16 +191,4 @@ export async function run(): Promise<{
   };
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  run().then(
-    (report) => {
-      console.log(`\n## ${report.title}`);
-      console.table(report.rows);
-      for (const note of report.notes ?? []) console.log(`- ${note}`);
-    },
-    (error: unknown) => {
-      console.error(error);
-      process.exitCode = 1;
-    },
-  );
-}
+runIfMain(import.meta.url, run);

@@ -263,16 +263,22 @@ describe('circuit breaker', () => {
     circuitBreaker: { failureThreshold: 3, cooldownMs: 10_000 },
   };
 
-  it('opens after a run of failures, skips the provider, probes after the cool-down and closes on success', async () => {
-    const { pipe, mocks, ids, events } = await setup(
+  /** SendGrid first, Mailgun as backup, and SendGrid failed three times in a row: its circuit is open. */
+  async function withTrippedPrimary(failure: 'transient' | 'provider' = 'transient') {
+    const setUp = await setup(
       [
         { provider: 'sendgrid', priority: 1 },
         { provider: 'mailgun', priority: 2 },
       ],
       breakerOptions,
     );
-    mocks.sendgrid.setBehaviour('transient');
-    for (let send = 0; send < 3; send++) await settle(pipe.send(email), 0);
+    setUp.mocks.sendgrid.setBehaviour(failure);
+    for (let send = 0; send < 3; send++) await settle(setUp.pipe.send(email), 0);
+    return setUp;
+  }
+
+  it('opens after a run of failures, skips the provider, probes after the cool-down and closes on success', async () => {
+    const { pipe, mocks, ids, events } = await withTrippedPrimary();
     expect(events.filter((event) => event.name === 'breaker:open')).toHaveLength(1);
     expect(pipe.breakers.state(ids.sendgrid!)).toMatchObject({ state: 'open', consecutiveFailures: 3 });
 
@@ -293,15 +299,7 @@ describe('circuit breaker', () => {
   });
 
   it('opens again when the probe fails, restarting the cool-down', async () => {
-    const { pipe, mocks, ids } = await setup(
-      [
-        { provider: 'sendgrid', priority: 1 },
-        { provider: 'mailgun', priority: 2 },
-      ],
-      breakerOptions,
-    );
-    mocks.sendgrid.setBehaviour('transient');
-    for (let send = 0; send < 3; send++) await settle(pipe.send(email), 0);
+    const { pipe, ids } = await withTrippedPrimary();
     await vi.advanceTimersByTimeAsync(10_000);
     const probe = (await settle(pipe.send(email), 0)) as SendResult;
     expect(summary(probe.attempts)).toEqual(['sendgrid:failed:PROVIDER_UNAVAILABLE', 'mailgun:sent']);
@@ -354,15 +352,7 @@ describe('circuit breaker', () => {
   });
 
   it('lets one probe through at a time while half-open', async () => {
-    const { pipe, mocks } = await setup(
-      [
-        { provider: 'sendgrid', priority: 1 },
-        { provider: 'mailgun', priority: 2 },
-      ],
-      breakerOptions,
-    );
-    mocks.sendgrid.setBehaviour('transient');
-    for (let send = 0; send < 3; send++) await settle(pipe.send(email), 0);
+    const { pipe, mocks } = await withTrippedPrimary();
     await vi.advanceTimersByTimeAsync(10_000);
     mocks.sendgrid.setBehaviour({ ok: true, delayMs: 500 });
     const first = pipe.send(email);
@@ -374,15 +364,7 @@ describe('circuit breaker', () => {
   });
 
   it('gives the probe back when the caller aborts it, so the next send probes again', async () => {
-    const { pipe, mocks, ids } = await setup(
-      [
-        { provider: 'sendgrid', priority: 1 },
-        { provider: 'mailgun', priority: 2 },
-      ],
-      breakerOptions,
-    );
-    mocks.sendgrid.setBehaviour('transient');
-    for (let send = 0; send < 3; send++) await settle(pipe.send(email), 0);
+    const { pipe, mocks, ids } = await withTrippedPrimary();
     await vi.advanceTimersByTimeAsync(10_000);
     mocks.sendgrid.setBehaviour('hang');
     const controller = new AbortController();
@@ -397,15 +379,7 @@ describe('circuit breaker', () => {
   });
 
   it('exports and restores breaker state, so a fleet can share it', async () => {
-    const { pipe, mocks, ids } = await setup(
-      [
-        { provider: 'sendgrid', priority: 1 },
-        { provider: 'mailgun', priority: 2 },
-      ],
-      breakerOptions,
-    );
-    mocks.sendgrid.setBehaviour('transient');
-    for (let send = 0; send < 3; send++) await settle(pipe.send(email), 0);
+    const { pipe, mocks, ids } = await withTrippedPrimary();
     const exported: Record<string, BreakerState> = JSON.parse(JSON.stringify(pipe.breakers.export()));
     expect(exported[ids.sendgrid!]).toMatchObject({ state: 'open' });
 
@@ -417,15 +391,7 @@ describe('circuit breaker', () => {
   });
 
   it('forgets a provider’s breaker when its config changes', async () => {
-    const { pipe, mocks, ids } = await setup(
-      [
-        { provider: 'sendgrid', priority: 1 },
-        { provider: 'mailgun', priority: 2 },
-      ],
-      breakerOptions,
-    );
-    mocks.sendgrid.setBehaviour('provider');
-    for (let send = 0; send < 3; send++) await settle(pipe.send(email), 0);
+    const { pipe, ids } = await withTrippedPrimary('provider');
     expect(pipe.breakers.state(ids.sendgrid!).state).toBe('open');
     await pipe.providers.update(
       { projectId: PROJECT, id: ids.sendgrid! },

@@ -38,6 +38,11 @@ export interface SendContext<Config> extends AdapterCallContext {
 /** What a provider returned for an accepted message. */
 export interface SendReceipt {
   messageId: string;
+  /**
+   * Recipients the provider refused while accepting the message for the others (a partial delivery). Report
+   * them here, and warn: the send still counts as sent, since failing over would deliver twice to the others.
+   */
+  rejectedRecipients?: string[];
 }
 
 /**
@@ -55,7 +60,10 @@ export interface Adapter<C extends Channel = Channel, Config = Record<string, un
   readonly configSchema?: z.ZodType<Config>;
   /** Sends one message; resolves with the provider's message id. */
   send(message: OutboundMessage<C>, ctx: SendContext<Config>): Promise<SendReceipt>;
-  /** Cheap read-only check of the credentials. Throws a transient {@link ProviderError} when it cannot tell. */
+  /**
+   * Cheap read-only check of the credentials. Throws a transient {@link ProviderError} when the provider cannot be
+   * reached; resolves `{ valid: null, reason }` when it answered that these credentials may not call the check.
+   */
   verify?(config: Config, ctx: AdapterCallContext): Promise<VerifyResult>;
   /** Sending domains or senders and their verification state. */
   domains?(config: Config, ctx: AdapterCallContext): Promise<DomainStatus[]>;

@@ -239,6 +239,9 @@ export class Dispatcher {
         providerConfigId: outcome.candidate.id,
         messageId: outcome.attempt.messageId!,
         idempotencyKey,
+        ...(outcome.attempt.rejectedRecipients
+          ? { rejectedRecipients: outcome.attempt.rejectedRecipients }
+          : {}),
         attempts: outcome.attempts,
       };
       span?.end(result);
@@ -361,6 +364,9 @@ export class Dispatcher {
           provider: record.provider,
           outcome: 'sent',
           messageId: receipt.messageId,
+          ...(receipt.rejectedRecipients?.length
+            ? { rejectedRecipients: [...receipt.rejectedRecipients] }
+            : {}),
           durationMs: elapsed(started),
         },
       };

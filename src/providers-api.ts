@@ -141,11 +141,17 @@ export interface ResealResult extends Omit<ResealProgress, 'failed'> {
 
 /** Outcome of `pipe.providers.validate`. */
 export interface ValidationResult {
+  /** True only when the provider confirmed the credentials; see `status` for "could not check". */
   valid: boolean;
+  /**
+   * What was recorded on the provider: `valid`, `invalid` (it leaves the failover chain), or `unchecked` when the
+   * provider answered that these credentials may not call the check (a send-only key): it stays in the chain.
+   */
+  status: CredentialState['status'];
   provider: string;
   providerConfigId: string;
   checkedAt: string;
-  /** Why the provider refused the credentials. */
+  /** Why the provider refused the credentials, or why they could not be checked. */
   reason?: string;
 }
 
@@ -283,7 +289,8 @@ export class ProvidersApi {
     // compare-and-set still makes a concurrent update win, with its own check (or lack of one).
     await this.#core.store.replaceProvider({ ...current, credentials }, current.version);
     const result: ValidationResult = {
-      valid: verdict.valid,
+      valid: verdict.valid === true,
+      status: credentials.status,
       provider: current.provider,
       providerConfigId: current.id,
       checkedAt: credentials.checkedAt!,
@@ -442,7 +449,12 @@ export class ProvidersApi {
     const verdict = await this.#callProvider(adapter.provider, secrets, config, (signal, timeoutMs) =>
       adapter.verify!(config, { signal, timeoutMs, logger: this.#core.logger }),
     );
-    if (!verdict.valid) {
+    if (verdict.valid === null) {
+      this.#core.logger.warn(`${adapter.provider} credentials could not be checked; stored as unchecked`, {
+        provider: adapter.provider,
+        reason: verdict.reason,
+      });
+    } else if (!verdict.valid) {
       throw new ProviderError(
         'PROVIDER_INVALID_CREDENTIALS',
         `${adapter.provider} refused the credentials: ${verdict.reason}`,
@@ -529,9 +541,10 @@ export function openConfig(core: Pick<DispatcherCore, 'codec'>, record: StoredPr
 
 function toCredentialState(verdict: VerifyResult): CredentialState {
   const checkedAt = new Date().toISOString();
-  return verdict.valid
-    ? { status: 'valid', checkedAt }
-    : { status: 'invalid', checkedAt, reason: verdict.reason };
+  if (verdict.valid === true) return { status: 'valid', checkedAt };
+  // "Cannot check with these permissions" is not a verdict: the provider stays in the failover chain.
+  if (verdict.valid === null) return { status: 'unchecked', checkedAt, reason: verdict.reason };
+  return { status: 'invalid', checkedAt, reason: verdict.reason };
 }
 
 /** Scrubs secret values out of any string in data an adapter returned (reasons, domain details). */

@@ -108,10 +108,15 @@ export interface VerifyRow {
   /** Answers for the request(s) `verify` makes. */
   routes: FakeRouteReply[];
   /**
-   * `{ valid: true }`; `{ valid: false, reason }` with a pattern the reason must match; or `{ error }` when the
-   * check cannot tell (network trouble, 5xx) and must throw.
+   * `{ valid: true }`; `{ valid: false, reason }` with a pattern the reason must match; `{ valid: null, reason }`
+   * when the provider answered that these credentials may not call the check (a send-only key: stored as
+   * `unchecked`, kept in the chain); or `{ error }` when the check cannot tell (network trouble, 5xx) and must throw.
    */
-  expected: { valid: true } | { valid: false; reason: RegExp } | { error: ExpectedFailure };
+  expected:
+    | { valid: true }
+    | { valid: false; reason: RegExp }
+    | { valid: null; reason: RegExp }
+    | { error: ExpectedFailure };
   /** Checks the request(s) the SDK sent (auth header, path). */
   assertRequests?: (requests: RecordedRequest[]) => void;
 }
@@ -611,7 +616,10 @@ export function describeAdapterConformance<C extends Channel, Config>(
               const verdict = await outcome;
               if (row.expected.valid) expect(verdict.valid).toBe(true);
               else {
-                expect(verdict).toEqual({ valid: false, reason: expect.stringMatching(row.expected.reason) });
+                expect(verdict).toEqual({
+                  valid: row.expected.valid,
+                  reason: expect.stringMatching(row.expected.reason),
+                });
               }
               expectNoSecrets(verdict, spec.secrets(config));
             }
@@ -642,6 +650,19 @@ export function describeAdapterConformance<C extends Channel, Config>(
               const record = await outcome;
               expect(record.credentials.status).toBe('valid');
               expectNoSecrets(record, spec.secrets(config));
+            } else if (row.expected.valid === null) {
+              // Cannot check is not a verdict: stored as unchecked, with the reason, and kept in the chain.
+              const record = await outcome;
+              expect(record.credentials).toEqual({
+                status: 'unchecked',
+                checkedAt: expect.any(String),
+                reason: expect.stringMatching(row.expected.reason),
+              });
+              const again = await pipe.providers.validate({ projectId: PROJECT, id: record.id });
+              expect(again).toMatchObject({ valid: false, status: 'unchecked' });
+              const [listed] = await pipe.providers.list({ projectId: PROJECT });
+              expect(listed?.credentials.status).toBe('unchecked');
+              expectNoSecrets([record, again], spec.secrets(config));
             } else {
               expectProviderError(
                 await rejectionOf(outcome),

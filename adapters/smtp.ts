@@ -93,7 +93,8 @@ interface SendProgress {
  *   receiving servers can recognise a duplicate; a custom `Message-ID` header wins.
  * - **Partly rejected recipients:** when the server accepts the message for some recipients and refuses others,
  *   the send counts as sent (the accepted recipients get the message; failing over would deliver it to them
- *   twice) and a warning naming the refused recipients and the server's replies is logged. When it refuses every
+ *   twice), the refused ones are reported as `rejectedRecipients` on the attempt and the result, and a warning
+ *   naming them and the server's replies is logged. When it refuses every
  *   recipient, the error follows the replies: any temporary `4xx` one makes it transient (nothing was delivered,
  *   so trying again is safe), otherwise `RECIPIENT_INVALID`.
  * - **Errors:** `535`/EAUTH → `PROVIDER_INVALID_CREDENTIALS`; `4xx` replies → `PROVIDER_UNAVAILABLE` (or
@@ -422,8 +423,14 @@ function receiptOf(info: SMTPPoolSentMessageInfo, ctx: SendContext<SmtpConfig>):
         replies: (info.rejectedErrors ?? []).map((error) => firstLine(error.response)),
       },
     );
+    return { messageId, rejectedRecipients: rejected.map(recipientAddress) };
   }
   return { messageId };
+}
+
+/** A refused recipient as nodemailer lists it (an address, or `{ address }`), as the address alone. */
+function recipientAddress(recipient: string | { address: string }): string {
+  return typeof recipient === 'string' ? recipient : recipient.address;
 }
 
 /** Races `work` against `signal`: rejects with the abort reason as soon as it aborts, whatever `work` does. */

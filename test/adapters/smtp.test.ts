@@ -552,6 +552,8 @@ describe('smtp adapter: delivery', () => {
 
     expect(result.provider).toBe('smtp');
     expect(result.attempts).toHaveLength(1);
+    expect(result.rejectedRecipients).toEqual(['rcpt-550@example.test']);
+    expect(result.attempts[0]?.rejectedRecipients).toEqual(['rcpt-550@example.test']);
     expect(backup.sent).toHaveLength(0);
     expect(mainServer.deliveries.at(-1)?.rcptTo).toEqual(['ann@example.test']);
     const warnings = logLines.filter((line) => line.level === 'warn').slice(warningsBefore);

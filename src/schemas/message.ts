@@ -63,8 +63,10 @@ export const emailMessageSchema = z
     metadata: z.record(headerSafe(z.string().min(1).max(128)), headerSafe(z.string().max(1000))).optional(),
   })
   .superRefine((message, ctx) => {
-    if (message.text === undefined && message.html === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['text'], message: 'Set text, html or both' });
+    // An empty part is dropped (see normaliseEmail): SendGrid refuses an empty content value (400,
+    // `content.0.value`) and Postmark an empty body (422, ErrorCode 300), so one must have text.
+    if (!message.text && !message.html) {
+      ctx.addIssue({ code: 'custom', path: ['text'], message: 'Set a non-empty text, html or both' });
     }
     for (const key of ['to', 'cc', 'bcc', 'replyTo', 'from'] as const) {
       const value = message[key];
@@ -154,8 +156,9 @@ export function normaliseEmail(
     tags: [...(input.tags ?? [])],
     metadata: { ...input.metadata },
   };
-  if (input.text !== undefined) email.text = input.text;
-  if (input.html !== undefined) email.html = input.html;
+  // Empty parts never reach a provider (see the schema's refinement).
+  if (input.text) email.text = input.text;
+  if (input.html) email.html = input.html;
   return email;
 }
 

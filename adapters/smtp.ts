@@ -82,7 +82,10 @@ interface SendProgress {
  *   marked `ambiguous` (the server may have queued the message). Pooled connections idle for longer than the
  *   inactivity timeout are closed and reopened on demand.
  * - **Abort:** the attempt's `signal` rejects the send at once; nodemailer drops the message from its queue or
- *   closes the connection carrying it, so the pool is not left with a wedged connection.
+ *   closes the connection carrying it, so the pool is not left with a wedged connection. nodemailer honours a
+ *   per-send `signal` from 10.5.0 ("smtp: support AbortSignal for individual sends", nodemailer CHANGELOG.md,
+ *   #1911); older versions ignore it and an abandoned send can still deliver after the dispatcher failed over, so
+ *   the peer dependency is `nodemailer >=10.5.0`.
  * - **TLS:** certificates are checked unless the config sets `tls.rejectUnauthorized: false`, which is accepted
  *   with one warning per SMTP server and user through the dispatcher's logger.
  * - **Message:** From, To, Cc and Reply-To become headers; Bcc recipients go into the SMTP envelope only, never

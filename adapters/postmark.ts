@@ -238,7 +238,10 @@ function networkCodeOf(error: unknown): string | undefined {
   return /\btimeout of \d+ms exceeded\b/.test(message) ? 'ETIMEDOUT' : undefined;
 }
 
-/** Postmark `ErrorCode`s of a 422 answer that say more than the status. */
+/**
+ * Postmark `ErrorCode`s of a 422 answer that say more than the status
+ * (https://postmarkapp.com/developer/api/overview#error-codes).
+ */
 const UNPROCESSABLE: Partial<Record<number, ProviderErrorCode>> = {
   400: 'SENDER_UNVERIFIED', // Sender signature not found
   401: 'SENDER_UNVERIFIED', // Sender signature not confirmed

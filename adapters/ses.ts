@@ -255,7 +255,12 @@ interface AwsErrorLike {
   $response?: { headers?: Record<string, string | undefined> };
 }
 
-/** SES error types (the `x-amzn-ErrorType` of the answer) and the failure each one is. */
+/**
+ * SES error types (the `x-amzn-ErrorType` of the answer) and the failure each one is: SendEmail's errors
+ * (https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html#API_SendEmail_Errors, the `@throws` of
+ * SendEmailCommand in @aws-sdk/client-sesv2) and the common ones
+ * (https://docs.aws.amazon.com/ses/latest/APIReference-V2/CommonErrors.html).
+ */
 const SES_ERRORS: Record<string, ProviderErrorCode> = {
   MessageRejected: 'MESSAGE_REJECTED',
   MailFromDomainNotVerifiedException: 'SENDER_UNVERIFIED',

@@ -103,7 +103,11 @@ export function snsMessageAttributes(
   return attributes;
 }
 
-/** SNS error codes (the wire `Error/Code`), by the class they belong to. */
+/**
+ * SNS error codes (the wire `Error/Code`), by the class they belong to: Publish's errors
+ * (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html#API_Publish_Errors) and the common ones
+ * (https://docs.aws.amazon.com/sns/latest/api/CommonErrors.html).
+ */
 const CODES: Record<string, ProviderErrorCode> = {
   // Not an error `Publish` raises: SNS accepts a publish to an opted-out number and only logs the failed delivery
   // (the `@throws` list of PublishCommand in @aws-sdk/client-sns 3.1169 has no OptedOutException; opt-outs are

@@ -184,7 +184,10 @@ async function callTwilio<T>(
   }
 }
 
-/** Twilio error codes that say the message itself cannot be delivered: stop, do not fail over. */
+/**
+ * Twilio error codes that say the message itself cannot be delivered: stop, do not fail over. Each code is documented
+ * at https://www.twilio.com/docs/api/errors/<code>.
+ */
 const MESSAGE_LEVEL: Record<number, ProviderErrorCode> = {
   21211: 'RECIPIENT_INVALID', // invalid To number
   21610: 'RECIPIENT_SUPPRESSED', // the recipient replied STOP

@@ -106,9 +106,9 @@ function asApiError(error: unknown): MailgunApiError | undefined {
 
 /**
  * The code of a Mailgun HTTP error, refined from the status by what the error text says. Mailgun answers errors as
- * `{ message }` with 400 (bad parameters), 401/403 (key, account), 404, 429 and 5xx
- * (https://documentation.mailgun.com/docs/mailgun/api-reference/api-overview#errors); mailgun.js puts the body's
- * `message` in `APIError.details`.
+ * `{ message }` with 400 (bad parameters), 401/403 (key, account), 404 (which "can be temporal"), 429 and 5xx
+ * (https://documentation.mailgun.com/docs/mailgun/quickstart-guide/responses); mailgun.js puts the body's `message`
+ * in `APIError.details`.
  */
 export function codeForMailgunError(status: number, text: string): ProviderErrorCode {
   if (status === 400 || status === 402 || status === 403) {

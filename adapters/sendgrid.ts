@@ -161,7 +161,7 @@ const RECIPIENT_FIELD = /^personalizations\.\d+\.(to|cc|bcc)(\.\d+)?(\.email)?$/
 
 /**
  * The code of a SendGrid HTTP error, refined from the status by what the error body (`{ errors: [{ message, field }] }`)
- * says (https://www.twilio.com/docs/sendgrid/api-reference/mail-send/errors): 400 names the offending `field`, 403 on
+ * says (https://www.twilio.com/docs/sendgrid/api-reference/how-to-use-the-sendgrid-v3-api/errors): 400 names the offending `field`, 403 on
  * `from` is an unverified Sender Identity.
  */
 function codeForSendgridError(status: number, body: unknown): ProviderErrorCode {

@@ -14,7 +14,7 @@ import { type FakeReply, fakeSecret, type RecordedRequest, useFakeHttpServer } f
 const fake = useFakeHttpServer();
 const PROJECT = 'empty-bodies';
 
-/** SendGrid's answer to an empty content value (https://www.twilio.com/docs/sendgrid/api-reference/mail-send/errors). */
+/** SendGrid's answer to an empty content value (https://www.twilio.com/docs/sendgrid/api-reference/how-to-use-the-sendgrid-v3-api/errors). */
 const sendgridEmptyContent = {
   status: 400,
   json: {

@@ -29,7 +29,9 @@ const shared: Options = {
     'stores/postgres': 'src/stores/postgres/index.ts',
     ...Object.fromEntries(adapterNames.map((name) => [`adapters/${name}`, `adapters/${name}.ts`])),
   },
-  dts: true,
+  // `@internal` helpers (exported for this repository's tests) stay out of the published types, so an app that
+  // type-checks its libraries (`skipLibCheck: false`) never compiles an SDK's types it does not use.
+  dts: { compilerOptions: { stripInternal: true } },
   // Two builds write into dist/ at once, so neither may clean it: the config function below empties it first.
   clean: false,
   sourcemap: true,

@@ -180,6 +180,12 @@ function envFor(label: string): Record<string, string> {
   };
 }
 
+it('the tarball ships the MIT license', async () => {
+  const license = await run('tar', ['-xzOf', tarball, 'package/LICENSE'], work);
+  expectSuccess(license);
+  expect(license.stdout).toMatch(/^MIT License\n\nCopyright \(c\) 2026 MessagePipe contributors\n/);
+});
+
 describe('CommonJS project (require)', () => {
   let dir: string;
   beforeAll(async () => {

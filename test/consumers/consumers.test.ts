@@ -186,6 +186,28 @@ it('the tarball ships the MIT license', async () => {
   expect(license.stdout).toMatch(/^MIT License\n\nCopyright \(c\) 2026 MessagePipe contributors\n/);
 });
 
+/** The core's error class as the bundler writes it. */
+const CORE_ERROR_CLASS = /\bMessagePipeError = class\b|\bclass MessagePipeError\b/;
+
+it('subpath entries load the core as `messagepipe`, so an app holds one copy of it', async () => {
+  const dir = await project('entries', { from: 'esm' });
+  const dist = join(dir, 'node_modules/messagepipe/dist');
+  const entries = ['testing', 'queue', 'stores/postgres', 'adapters/smtp', 'adapters/twilio'];
+  for (const entry of entries) {
+    for (const [extension, loadsCore] of [
+      ['.js', /from "messagepipe"/],
+      ['.cjs', /require\("messagepipe"\)/],
+    ] as const) {
+      const code = await readFile(join(dist, `${entry}${extension}`), 'utf8');
+      expect(code, `${entry}${extension}`).toMatch(loadsCore);
+      expect(code, `${entry}${extension}`).not.toMatch(CORE_ERROR_CLASS);
+    }
+  }
+  for (const core of ['index.js', 'index.cjs']) {
+    expect(await readFile(join(dist, core), 'utf8')).toMatch(CORE_ERROR_CLASS);
+  }
+});
+
 describe('CommonJS project (require)', () => {
   let dir: string;
   beforeAll(async () => {

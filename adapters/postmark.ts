@@ -105,7 +105,10 @@ async function loadSdk(): Promise<PostmarkModule> {
   return loadOptional(PACKAGE, PROVIDER, () => import('postmark'));
 }
 
-/** SDK options for a config: host from `endpoint`, timeout in **seconds**, our signal-aware `fetch`. */
+/**
+ * SDK options for a config: host from `endpoint`, timeout in **seconds**, our signal-aware `fetch`.
+ * @internal Left out of the published types: postmark's own types need the DOM lib (`RequestInfo`).
+ */
 export function postmarkClientOptions(config: PostmarkConfig): Models.ClientOptions.Configuration {
   const origin = config.endpoint ? new URL(config.endpoint) : undefined;
   return {
@@ -120,6 +123,7 @@ export function postmarkClientOptions(config: PostmarkConfig): Models.ClientOpti
 /**
  * The `POST /email` body for a message. Postmark takes one tag: the first one is sent (the rest are reported
  * in `droppedTags`). Metadata goes as it is; attachments with a content id become inline `cid:` parts.
+ * @internal Left out of the published types, like {@link postmarkClientOptions}.
  */
 export function toPostmarkMessage(
   message: OutboundEmail,

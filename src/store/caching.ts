@@ -58,8 +58,9 @@ export class CachingProviderStore implements ProviderStore {
     return this.#inner;
   }
 
-  get persistent(): boolean | undefined {
-    return this.#inner.persistent;
+  /** Whether the store it reads through is persistent (one that leaves `persistent` out counts as persistent). */
+  get persistent(): boolean {
+    return this.#inner.persistent !== false;
   }
 
   /** Forgets what is cached for one project, or for every project. */

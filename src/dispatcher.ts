@@ -4,12 +4,13 @@ import { type AnyAdapter, defaultLogger, type Logger } from './adapter';
 import { ProviderCatalog } from './catalog';
 import { MessagePipeError, type ProviderError } from './errors';
 import { type DispatcherEventName, type DispatcherEvents, Emitter } from './events';
-import type { BreakerState, CircuitBreakerOptions } from './failover/breaker';
+import type { BreakerSnapshot, BreakerState, CircuitBreakerOptions } from './failover/breaker';
 import { sanitizeProviderError, toAttemptError } from './failover/classify';
 import { FailoverEngine, type RetryOptions } from './failover/engine';
 import type { ProviderStats } from './failover/stats';
 import { withTimeout } from './failover/timeout';
 import { type DispatcherCore, type OpenedConfig, openConfig, ProvidersApi } from './providers-api';
+import { RecordMap } from './record-map';
 import { parseOrThrow } from './schemas/fields';
 import type { JsonSchema } from './schemas/json-schema';
 import {
@@ -111,10 +112,10 @@ export class Dispatcher {
   readonly #engine: FailoverEngine;
   readonly #tracing: Tracing | undefined;
   /**
-   * Opened (unsealed, merged) configs by provider config id, so a send does not decode secrets every time. Keyed
-   * on the stored secrets text too, so a record changed by another process is opened again.
+   * Opened (unsealed, merged) configs per record, so a send does not decode secrets every time. Checked against
+   * the stored secrets text too, so a record changed by another process is opened again.
    */
-  readonly #openedConfigs = new Map<string, { secrets: string; version: number; opened: OpenedConfig }>();
+  readonly #openedConfigs = new RecordMap<OpenedEntry>();
   #closed = false;
 
   constructor(options: DispatcherOptions) {
@@ -127,8 +128,8 @@ export class Dispatcher {
       logger,
       timeoutMs: options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS,
       onProviderReleased: (projectId, id) => {
-        this.#engine.forget(id);
-        this.#openedConfigs.delete(`${projectId}\u0000${id}`);
+        this.#engine.forget(projectId, id);
+        this.#openedConfigs.delete(projectId, id);
       },
     };
     this.#events = new Emitter(logger);
@@ -153,20 +154,26 @@ export class Dispatcher {
     return this.#events.on(event, listener);
   }
 
-  /** Counters and latency percentiles of every provider config this dispatcher has tried. */
+  /**
+   * Counters and latency percentiles of every provider config this dispatcher has tried, one entry per record:
+   * each names its `projectId` and `providerConfigId`, since ids are unique within a project only.
+   */
   stats(): ProviderStats[] {
     return this.#engine.stats.snapshot();
   }
 
   /**
-   * The circuit breakers: one provider config's `state`, and `export` / `restore` of all of them so a fleet of
-   * processes can share what each has learnt.
+   * The circuit breakers, one per provider record `(projectId, id)`: one record's `state`, and `export` /
+   * `restore` of all of them so a fleet of processes can share what each has learnt. The export is a JSON-ready
+   * array of {@link BreakerSnapshot}s (`{ projectId, providerConfigId, state, consecutiveFailures, openedAt?,
+   * retryAt? }`); `restore` validates what it is given (`CONFIG_INVALID` with paths) and clamps cool-downs to at
+   * most `circuitBreaker.cooldownMs` from now.
    */
   readonly breakers = {
-    state: (providerConfigId: string): BreakerState =>
-      this.#engine.breakers?.state(providerConfigId) ?? { state: 'closed', consecutiveFailures: 0 },
-    export: (): Record<string, BreakerState> => this.#engine.breakers?.export() ?? {},
-    restore: (states: Record<string, BreakerState>): void => this.#engine.breakers?.restore(states),
+    state: (ref: { projectId: string; id: string }): BreakerState =>
+      this.#engine.breakers?.state(ref.projectId, ref.id) ?? { state: 'closed', consecutiveFailures: 0 },
+    export: (): BreakerSnapshot[] => this.#engine.breakers?.export() ?? [],
+    restore: (snapshot: readonly BreakerSnapshot[]): void => this.#engine.breakers?.restore(snapshot),
   };
 
   /** JSON Schemas of every provider's config on a channel, keyed by provider, for rendering forms. */
@@ -297,18 +304,22 @@ export class Dispatcher {
     return sender;
   }
 
-  #open(record: StoredProviderRecord): OpenedConfig {
-    const key = `${record.projectId}\u0000${record.id}`;
-    const cached = this.#openedConfigs.get(key);
-    if (cached && cached.version === record.version && cached.secrets === record.secrets)
-      return cached.opened;
+  #open(record: StoredProviderRecord): OpenedEntry {
+    const cached = this.#openedConfigs.get(record.projectId, record.id);
+    if (cached && cached.version === record.version && cached.secrets === record.secrets) return cached;
     const opened = openConfig(this.#core, record);
     // Shared by every send of this revision: no adapter may change what the next send gets.
     deepFreeze(opened.config);
     // Bounded: a process that sees an unbounded number of provider configs starts over rather than grow.
     if (this.#openedConfigs.size >= MAX_OPENED_CONFIGS) this.#openedConfigs.clear();
-    this.#openedConfigs.set(key, { secrets: record.secrets, version: record.version, opened });
-    return opened;
+    const entry: OpenedEntry = {
+      secrets: record.secrets,
+      version: record.version,
+      revision: String(record.version),
+      opened,
+    };
+    this.#openedConfigs.set(record.projectId, record.id, entry);
+    return entry;
   }
 
   /** One try of one provider: never throws for a provider failure, only reports it. */
@@ -334,7 +345,7 @@ export class Dispatcher {
     let outcome: { attempt: Attempt; error?: ProviderError };
     try {
       const adapter = this.#core.catalog.adapterFor(record.provider);
-      const opened = this.#open(record);
+      const { opened, revision } = this.#open(record);
       secrets = opened.secrets;
       const configured =
         typeof opened.config.timeoutMs === 'number' ? opened.config.timeoutMs : this.#core.timeoutMs;
@@ -345,7 +356,7 @@ export class Dispatcher {
             config: opened.config,
             projectId: base.projectId,
             providerConfigId: record.id,
-            configRevision: String(record.version),
+            configRevision: revision,
             idempotencyKey: base.idempotencyKey,
             get signal() {
               return attemptSignal();
@@ -386,6 +397,15 @@ export class Dispatcher {
     }
     return outcome;
   }
+}
+
+/** A record's opened config, and what it was opened from. */
+interface OpenedEntry {
+  secrets: string;
+  version: number;
+  /** `configRevision` of the adapter's send context, made once per revision rather than per send. */
+  revision: string;
+  opened: OpenedConfig;
 }
 
 function isEnvelope(input: unknown): input is SendInput {

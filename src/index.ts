@@ -34,7 +34,7 @@ export {
   type ValidationIssue,
 } from './errors';
 export type { BreakerEvent, DispatcherEventName, DispatcherEvents, SendEventBase } from './events';
-export type { BreakerState, CircuitBreakerOptions } from './failover/breaker';
+export type { BreakerSnapshot, BreakerState, CircuitBreakerOptions } from './failover/breaker';
 export type { RetryOptions } from './failover/engine';
 export type { ProviderStats } from './failover/stats';
 export type {

@@ -495,7 +495,7 @@ export class ProvidersApi {
     this.#core.onProviderReleased?.(projectId, id);
     const adapter = this.#core.catalog.adapters().find((candidate) => candidate.provider === provider);
     try {
-      await adapter?.release?.(id);
+      await adapter?.release?.(id, projectId);
     } catch (error) {
       this.#core.logger.warn(`Releasing the ${provider} client failed`, {
         providerConfigId: id,

@@ -11,7 +11,13 @@ import type { ProviderStats } from './failover/stats';
 import { withTimeout } from './failover/timeout';
 import { type DispatcherCore, type OpenedConfig, openConfig, ProvidersApi } from './providers-api';
 import { RecordMap } from './record-map';
-import { parseOrThrow } from './schemas/fields';
+import {
+  idempotencyKeySchema,
+  identifier,
+  isIdempotencyKey,
+  isIdentifier,
+  parseOrThrow,
+} from './schemas/fields';
 import type { JsonSchema } from './schemas/json-schema';
 import {
   deepFreeze,
@@ -29,7 +35,14 @@ import type { ProviderCacheOptions } from './store/caching';
 import { setUpStorage } from './store/setup';
 import type { ProviderStore } from './store/types';
 import { type SendSpan, Tracing, type TracingOptions } from './telemetry';
-import type { Attempt, Channel, OutboundMessage, SendResult, StoredProviderRecord } from './types';
+import type {
+  Attempt,
+  Channel,
+  OutboundMessage,
+  SenderConfig,
+  SendResult,
+  StoredProviderRecord,
+} from './types';
 
 /** Options of {@link Dispatcher}. */
 export interface DispatcherOptions {
@@ -52,7 +65,10 @@ export interface DispatcherOptions {
   logger?: Logger;
   /** Time budget of one provider call, unless the provider config sets `timeoutMs`. @default 15000 */
   attemptTimeoutMs?: number;
-  /** Time budget of a whole send, retries and failovers included. @default 60000 */
+  /**
+   * Time budget of a whole send: store reads, retries and failovers included. A store that does not answer within
+   * it ends the send with a transient `STORE_UNAVAILABLE`. @default 60000
+   */
   sendTimeoutMs?: number;
   /** Retries of transient failures on the same provider, with exponential backoff and jitter; `false` for none. */
   retry?: RetryOptions | false;
@@ -76,14 +92,20 @@ export type SendInput = EmailSendInput | SmsSendInput;
 
 /** Options of one send. */
 export interface SendOptions {
-  /** Passed to every attempt of this send; generated when absent. */
+  /**
+   * Passed to every attempt of this send; generated when absent. 1 to 200 characters of well-formed text without
+   * control characters (the rule the queue applies too), else `MESSAGE_INVALID` with path `idempotencyKey`.
+   */
   idempotencyKey?: string;
-  /** Abandons the send (and the attempt under way) when aborted. */
+  /**
+   * Abandons the send when aborted, whatever it is waiting for: the store reads, a retry's backoff, the attempt
+   * under way. A signal already aborted ends the send with `ABORTED` before the store is read.
+   */
   signal?: AbortSignal;
 }
 
 const envelopeSchema = z.looseObject({
-  projectId: z.string().min(1).max(200),
+  projectId: identifier,
   channel: z.enum(['email', 'sms']),
 });
 
@@ -202,18 +224,28 @@ export class Dispatcher {
    *   itself, so the next one would too;
    * - a `PROVIDER_TIMEOUT` {@link ProviderError} with `ambiguous: true` (with `attempts`), under
    *   `onAmbiguousTimeout: 'stop'`: the message may have been delivered;
-   * - `ABORTED` (the caller's signal) or `DISPATCHER_CLOSED`.
+   * - `STORE_UNAVAILABLE`: the provider store did not answer the send's reads within `sendTimeoutMs` (transient;
+   *   nothing was sent). The deadline covers the store reads and every attempt together;
+   * - `ABORTED` (the caller's signal, even one aborted before the call) or `DISPATCHER_CLOSED`.
    */
   async send(input: SendInput, options: SendOptions = {}): Promise<SendResult> {
     if (this.#closed) throw new MessagePipeError('DISPATCHER_CLOSED', 'This dispatcher has been closed');
     // Checked by hand first: the schema (and its error with paths) is only needed when something is wrong.
     if (!isEnvelope(input)) parseOrThrow(envelopeSchema, input, 'MESSAGE_INVALID', 'message');
     const { projectId, channel, ...fields } = input;
-    const message = await this.#prepare(projectId, channel, fields);
-    const idempotencyKey = options.idempotencyKey ?? randomUUID();
+    const parsed =
+      channel === 'email'
+        ? parseOrThrow(emailMessageSchema, fields, 'MESSAGE_INVALID', 'email')
+        : parseOrThrow(smsMessageSchema, fields, 'MESSAGE_INVALID', 'SMS');
+    const idempotencyKey = idempotencyKeyOf(options.idempotencyKey);
+    const { signal } = options;
+    if (signal?.aborted) throw abortedError(signal);
+    // The deadline starts now: a store that stalls spends the send's budget, never more.
+    const deadline = this.#engine.deadlineFromNow();
+    const [sender, records] = await this.#readStore(projectId, channel, deadline, signal);
+    const message = this.#prepare(channel, parsed, sender);
     const base = { projectId, channel, idempotencyKey };
 
-    const records = await this.#core.store.listProviders(projectId, { channel });
     const candidates = records.filter((record) => record.enabled && record.credentials.status !== 'invalid');
     if (candidates.length === 0) {
       throw new MessagePipeError(
@@ -230,14 +262,13 @@ export class Dispatcher {
         base,
         candidates,
         (record, budgetMs, attemptNumber) =>
-          this.#attempt(record, message, base, attemptNumber, budgetMs, options.signal, span),
-        options.signal,
+          this.#attempt(record, message, base, attemptNumber, budgetMs, signal, span),
+        signal,
+        deadline,
       );
     } catch (error) {
       span?.end(undefined, error);
-      if (options.signal?.aborted) {
-        throw new MessagePipeError('ABORTED', 'The send was aborted', { cause: options.signal.reason });
-      }
+      if (signal?.aborted) throw abortedError(signal);
       throw error;
     }
     if (outcome.ok) {
@@ -264,15 +295,53 @@ export class Dispatcher {
     await Promise.all(this.#core.catalog.adapters().map(async (adapter) => adapter.close?.()));
   }
 
-  /** Validates and normalises the message and fills in the sender. */
-  async #prepare(
+  /**
+   * The project's sender configuration (`CHANNEL_DISABLED` when it is disabled) and provider records, bounded by
+   * the send deadline and the caller's signal: a store that never answers ends the send with a transient
+   * `STORE_UNAVAILABLE` (or `ABORTED`), not a hang. One bound for both reads, so a send pays for one timer.
+   */
+  async #readStore(
     projectId: string,
     channel: Channel,
-    fields: Record<string, unknown>,
-  ): Promise<OutboundMessage> {
+    deadline: number,
+    signal: AbortSignal | undefined,
+  ): Promise<readonly [SenderConfig | undefined, StoredProviderRecord[]]> {
+    const { store } = this.#core;
+    const timeoutMs = Math.max(1, this.#engine.remaining(deadline));
+    try {
+      return await withTimeout(
+        async () => {
+          const sender = await store.getSender(projectId, channel);
+          if (sender && !sender.enabled) {
+            throw new MessagePipeError('CHANNEL_DISABLED', `Sending ${channel} is disabled for this project`);
+          }
+          return [sender, await store.listProviders(projectId, { channel })] as const;
+        },
+        {
+          timeoutMs,
+          provider: 'store',
+          parent: signal,
+          timeoutError: () =>
+            new MessagePipeError(
+              'STORE_UNAVAILABLE',
+              `The provider store did not answer within the send deadline (${timeoutMs} ms left of sendTimeoutMs)`,
+            ),
+        },
+      );
+    } catch (error) {
+      if (signal?.aborted) throw abortedError(signal);
+      throw error;
+    }
+  }
+
+  /** Normalises the validated message and fills in the sender. */
+  #prepare(
+    channel: Channel,
+    parsed: ReturnType<typeof emailMessageSchema.parse> | ReturnType<typeof smsMessageSchema.parse>,
+    sender: SenderConfig | undefined,
+  ): OutboundMessage {
     if (channel === 'email') {
-      const email = parseOrThrow(emailMessageSchema, fields, 'MESSAGE_INVALID', 'email');
-      const sender = await this.#enabledSender(projectId, channel);
+      const email = parsed as ReturnType<typeof emailMessageSchema.parse>;
       const from =
         emailFromOf(email) ??
         (sender?.channel === 'email'
@@ -291,17 +360,8 @@ export class Dispatcher {
       }
       return deepFreeze(normaliseEmail(email, from));
     }
-    const sms = parseOrThrow(smsMessageSchema, fields, 'MESSAGE_INVALID', 'SMS');
-    const sender = await this.#enabledSender(projectId, channel);
+    const sms = parsed as ReturnType<typeof smsMessageSchema.parse>;
     return deepFreeze(normaliseSms(sms, sender?.channel === 'sms' ? sender : undefined));
-  }
-
-  async #enabledSender(projectId: string, channel: Channel) {
-    const sender = await this.#core.store.getSender(projectId, channel);
-    if (sender && !sender.enabled) {
-      throw new MessagePipeError('CHANNEL_DISABLED', `Sending ${channel} is disabled for this project`);
-    }
-    return sender;
   }
 
   #open(record: StoredProviderRecord): OpenedEntry {
@@ -411,12 +471,18 @@ interface OpenedEntry {
 function isEnvelope(input: unknown): input is SendInput {
   if (typeof input !== 'object' || input === null) return false;
   const { projectId, channel } = input as { projectId?: unknown; channel?: unknown };
-  return (
-    typeof projectId === 'string' &&
-    projectId.length > 0 &&
-    projectId.length <= 200 &&
-    (channel === 'email' || channel === 'sms')
-  );
+  return isIdentifier(projectId) && (channel === 'email' || channel === 'sms');
+}
+
+/** The key given (checked with the queue's rule, `MESSAGE_INVALID` with its path), or a new one. */
+function idempotencyKeyOf(given: unknown): string {
+  if (given === undefined) return randomUUID();
+  if (isIdempotencyKey(given)) return given;
+  return parseOrThrow(idempotencyKeySchema, given, 'MESSAGE_INVALID', 'send options', ['idempotencyKey']);
+}
+
+function abortedError(signal: AbortSignal): MessagePipeError {
+  return new MessagePipeError('ABORTED', 'The send was aborted', { cause: signal.reason });
 }
 
 function elapsed(started: number): number {

@@ -50,7 +50,13 @@ export type {
   ValidationResult,
   WriteOptions,
 } from './providers-api';
-export { credentialTarget, secret } from './schemas/fields';
+export {
+  credentialTarget,
+  idempotencyKeySchema,
+  isIdempotencyKey,
+  isWellFormedText,
+  secret,
+} from './schemas/fields';
 export type { JsonSchema } from './schemas/json-schema';
 export {
   type EmailMessageInput,

@@ -92,13 +92,27 @@ export class FailoverEngine {
     this.#providerNames.delete(projectId, providerConfigId);
   }
 
+  /** The deadline of a send that starts now (epoch ms). */
+  deadlineFromNow(): number {
+    return this.#now() + this.#policy.sendTimeoutMs;
+  }
+
+  /** Time left until `deadline`, in ms. */
+  remaining(deadline: number): number {
+    return deadline - this.#now();
+  }
+
+  /**
+   * Runs a send through its candidates. `deadline` is when the send started plus `sendTimeoutMs`, so whatever
+   * the send awaited before (store reads) counts against it too.
+   */
   async run<C extends EngineCandidate>(
     base: SendEventBase,
     candidates: readonly C[],
     runAttempt: AttemptRunner<C>,
     signal: AbortSignal | undefined,
+    deadline: number = this.deadlineFromNow(),
   ): Promise<EngineOutcome<C>> {
-    const deadline = this.#now() + this.#policy.sendTimeoutMs;
     // Every candidate belongs to the send's project: breakers and stats are kept per (project, id).
     const { projectId } = base;
     const ordered = this.#spreader.order(`${base.projectId}\u0000${base.channel}`, candidates);

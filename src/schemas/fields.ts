@@ -25,6 +25,58 @@ export function headerSafe(schema: z.ZodString = z.string()): z.ZodString {
   return schema.refine((value) => !LINE_BREAK.test(value), { message: 'Line breaks are not allowed' });
 }
 
+/** NUL, or a lone UTF-16 surrogate (in `u` mode a proper pair is one code point, so only lone halves match). */
+const ILL_FORMED = /[\0\p{Cs}]/u;
+
+/**
+ * True for text every store can keep as it is: well-formed UTF-16 (no lone surrogate) and no NUL. PostgreSQL
+ * refuses NUL in text and turns every lone surrogate into U+FFFD, so `'\ud800'` and `'\udbff'` would become the
+ * same project there.
+ */
+export function isWellFormedText(value: string): boolean {
+  return !ILL_FORMED.test(value);
+}
+
+/** The one refinement behind every identifier and name: see {@link isWellFormedText}. */
+export function wellFormed<T extends z.ZodType<string>>(schema: T): T {
+  return schema.refine(isWellFormedText, {
+    message: 'Must be well-formed text: no NUL and no lone surrogate',
+  }) as unknown as T;
+}
+
+/** Longest project id, record id or idempotency key. */
+export const MAX_IDENTIFIER_LENGTH = 200;
+
+/** A project id or record id: 1 to 200 characters of well-formed text. */
+export const identifier = wellFormed(z.string().min(1).max(MAX_IDENTIFIER_LENGTH));
+
+/** True for a valid identifier, checked by hand where the send path cannot afford a schema parse. */
+export function isIdentifier(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    value.length > 0 &&
+    value.length <= MAX_IDENTIFIER_LENGTH &&
+    isWellFormedText(value)
+  );
+}
+
+/** Control characters (C0, DEL): an idempotency key travels in headers and Message-IDs. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** True for a valid idempotency key: 1 to 200 characters of well-formed text without control characters. */
+export function isIdempotencyKey(value: unknown): value is string {
+  return isIdentifier(value) && !CONTROL.test(value);
+}
+
+/**
+ * The idempotency key of a send, the one rule shared by `dispatcher.send` and the queue: 1 to 200 characters,
+ * well-formed, no control characters (CR, LF, NUL…). The queue adds the rules of BullMQ job ids on top.
+ */
+export const idempotencyKeySchema = identifier.refine((value) => !CONTROL.test(value), {
+  message: 'Control characters (CR, LF, NUL, …) are not allowed',
+});
+
 /** E.164 phone number: `+` then up to 15 digits, no leading zero. */
 export const e164 = z
   .string()

@@ -51,6 +51,7 @@ export type {
   WriteOptions,
 } from './providers-api';
 export {
+  assertWellFormed,
   credentialTarget,
   idempotencyKeySchema,
   isIdempotencyKey,

@@ -11,7 +11,7 @@ import {
 } from './errors';
 import { sanitizeProviderError } from './failover/classify';
 import { withTimeout } from './failover/timeout';
-import { parseOrThrow } from './schemas/fields';
+import { identifier, parseOrThrow, refuseProtoKeys, wellFormed } from './schemas/fields';
 import {
   mergeSecrets,
   type SecretBinding,
@@ -42,27 +42,28 @@ export interface DispatcherCore {
   onProviderReleased?: (projectId: string, providerConfigId: string) => void;
 }
 
-const projectId = z.string().min(1).max(200);
+const projectId = identifier;
 const channel = z.enum(['email', 'sms']);
-const name = z.string().trim().min(1).max(200);
+const name = wellFormed(z.string().trim().min(1).max(200));
 const priority = z.number().int().min(0).max(1_000_000);
 const weight = z.number().int().min(1).max(1000);
+const configInput = refuseProtoKeys(z.record(z.string(), z.unknown()), { deep: true });
 
 const addInputSchema = z.strictObject({
   projectId,
   channel,
-  provider: z.string().min(1).max(100),
+  provider: wellFormed(z.string().min(1).max(100)),
   name,
   enabled: z.boolean().default(true),
   priority: priority.default(100),
   /** Share of sends among providers of the same priority. @default 1 */
   weight: weight.optional(),
-  config: z.record(z.string(), z.unknown()),
+  config: configInput,
 });
 
 const refSchema = z.strictObject({
   projectId,
-  id: z.string().min(1).max(200),
+  id: identifier,
   /** When set, the write is refused with `CONFLICT` unless the record is still at this version. */
   version: z.number().int().min(1).optional(),
 });
@@ -74,7 +75,7 @@ const patchSchema = z.strictObject({
   enabled: z.boolean().optional(),
   priority: priority.optional(),
   weight: weight.optional(),
-  config: z.record(z.string(), z.unknown()).optional(),
+  config: configInput.optional(),
 });
 
 /** Input of `pipe.providers.add`. */

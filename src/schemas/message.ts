@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { EmailAddress, EmailAttachment, OutboundEmail, OutboundSms } from '../types';
-import { alphanumericSenderId, e164, headerSafe } from './fields';
+import { alphanumericSenderId, e164, headerSafe, refuseProtoKeys } from './fields';
 
 const emailAddress = z.email({ message: 'Invalid email address' }).max(320);
 const displayName = headerSafe(z.string().max(200));
@@ -50,17 +50,19 @@ export const emailMessageSchema = z
     text: z.string().optional(),
     html: z.string().optional(),
     attachments: z.array(attachment).max(100).optional(),
-    headers: z
-      .record(
+    headers: refuseProtoKeys(
+      z.record(
         z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { message: 'Invalid header name' }),
         headerSafe(z.string().max(2000)),
-      )
-      .optional(),
+      ),
+    ).optional(),
     tags: z
       .array(headerSafe(z.string().min(1).max(128)))
       .max(10)
       .optional(),
-    metadata: z.record(headerSafe(z.string().min(1).max(128)), headerSafe(z.string().max(1000))).optional(),
+    metadata: refuseProtoKeys(
+      z.record(headerSafe(z.string().min(1).max(128)), headerSafe(z.string().max(1000))),
+    ).optional(),
   })
   .superRefine((message, ctx) => {
     if (message.text === undefined && message.html === undefined) {

@@ -79,7 +79,10 @@ export interface DispatcherOptions {
    * duplicate; `stop` ends the send and risks a loss.
    */
   onAmbiguousTimeout?: 'failover' | 'stop';
-  /** OpenTelemetry spans: a span per send with a child per attempt. Needs `@opentelemetry/api`. */
+  /**
+   * OpenTelemetry spans: a span per send with a child per attempt. Needs `@opentelemetry/api`; without it, sends
+   * go on untraced and the logger gets one warning (observability never refuses a send).
+   */
   tracing?: boolean | TracingOptions;
 }
 
@@ -165,7 +168,7 @@ export class Dispatcher {
       this.#events,
     );
     this.#tracing = options.tracing
-      ? new Tracing(options.tracing === true ? {} : options.tracing)
+      ? new Tracing(options.tracing === true ? {} : options.tracing, logger)
       : undefined;
     this.providers = new ProvidersApi(this.#core);
     this.senders = new SendersApi(this.#core.store);
@@ -255,7 +258,8 @@ export class Dispatcher {
     }
 
     // Not `await this.#tracing?.…`: awaiting undefined would still cost every untraced send a tick.
-    const span = this.#tracing ? await this.#tracing.startSend(base) : undefined;
+    const span =
+      this.#tracing && !this.#tracing.unavailable ? await this.#tracing.startSend(base) : undefined;
     let outcome: Awaited<ReturnType<FailoverEngine['run']>>;
     try {
       outcome = await this.#engine.run(

@@ -370,7 +370,15 @@ export class Dispatcher {
 
   #open(record: StoredProviderRecord): OpenedEntry {
     const cached = this.#openedConfigs.get(record.projectId, record.id);
-    if (cached && cached.version === record.version && cached.secrets === record.secrets) return cached;
+    if (cached && cached.secrets === record.secrets) {
+      if (cached.version === record.version) return cached;
+      // A write that left config and secrets alone (a credential verdict, a rename) keeps the adapter's client:
+      // the revision it is keyed on moves only when what the client was built from changes.
+      if (cached.version < record.version && JSON.stringify(record.config) === cached.config) {
+        cached.version = record.version;
+        return cached;
+      }
+    }
     const opened = openConfig(this.#core, record);
     // Shared by every send of this revision: no adapter may change what the next send gets.
     deepFreeze(opened.config);
@@ -378,6 +386,7 @@ export class Dispatcher {
     if (this.#openedConfigs.size >= MAX_OPENED_CONFIGS) this.#openedConfigs.clear();
     const entry: OpenedEntry = {
       secrets: record.secrets,
+      config: JSON.stringify(record.config),
       version: record.version,
       revision: String(record.version),
       opened,
@@ -466,6 +475,8 @@ export class Dispatcher {
 /** A record's opened config, and what it was opened from. */
 interface OpenedEntry {
   secrets: string;
+  /** The record's public config as JSON, to tell a config change from any other write. */
+  config: string;
   version: number;
   /** `configRevision` of the adapter's send context, made once per revision rather than per send. */
   revision: string;

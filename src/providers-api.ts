@@ -246,6 +246,8 @@ export class ProvidersApi {
       next.secretFields = Object.keys(secrets);
       next.secrets = codec.encode(secrets, bindingOf(current));
     }
+    // A concurrent write (another update, a credential verdict: both bump the version) makes this one CONFLICT
+    // rather than be lost or undo it.
     await this.#replace(next, current.version);
     if (changes.config) await this.#release(current);
     return toPublicRecord(next);
@@ -280,9 +282,7 @@ export class ProvidersApi {
       adapter.verify!(config, { signal, timeoutMs, logger: this.#core.logger }),
     );
     const credentials = toCredentialState(verdict);
-    // The version is kept on purpose: the config did not change, so adapter clients keyed on it stay in use. The
-    // compare-and-set still makes a concurrent update win, with its own check (or lack of one).
-    await this.#core.store.replaceProvider({ ...current, credentials }, current.version);
+    await this.#recordVerdict(current, credentials);
     const result: ValidationResult = {
       valid: verdict.valid,
       provider: current.provider,
@@ -291,6 +291,25 @@ export class ProvidersApi {
     };
     if (credentials.reason) result.reason = credentials.reason;
     return result;
+  }
+
+  /**
+   * Stores a credential verdict. The write bumps the version, so an update based on an older read cannot put the
+   * old credential state back; when another write got there first, the verdict is merged into what it stored, as
+   * long as it still holds the credentials that were checked (same secrets and config). A write that changed them
+   * brought its own check, or none, and wins.
+   */
+  async #recordVerdict(checked: StoredProviderRecord, credentials: CredentialState): Promise<void> {
+    const { store } = this.#core;
+    let current: StoredProviderRecord | undefined = checked;
+    for (let tries = 0; tries < MAX_WRITE_TRIES && current; tries++) {
+      if (!sameCredentials(current, checked)) return;
+      // `updatedAt` is left alone: the config did not change; `credentials.checkedAt` says when this happened.
+      const next = { ...current, credentials, version: current.version + 1 };
+      if (await store.replaceProvider(next, current.version)) return;
+      current = await store.getProvider(checked.projectId, checked.id);
+    }
+    if (current) throw conflict(checked.id);
   }
 
   /** Sending domains (or senders) and their verification state, for providers that can tell. */
@@ -504,6 +523,14 @@ export class ProvidersApi {
       });
     }
   }
+}
+
+/** Compare-and-set tries of a write that merges with concurrent ones before it gives up with `CONFLICT`. */
+const MAX_WRITE_TRIES = 5;
+
+/** Whether two revisions of a record hold the same credentials and config (what a credential check checked). */
+function sameCredentials(a: StoredProviderRecord, b: StoredProviderRecord): boolean {
+  return a.secrets === b.secrets && JSON.stringify(a.config) === JSON.stringify(b.config);
 }
 
 /** Codes of records `reseal` reports and moves past, rather than stopping at. */

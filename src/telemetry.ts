@@ -74,7 +74,9 @@ export class Tracing {
       (error: unknown) => {
         this.#unavailable = true;
         const reason = error instanceof Error ? error.message : String(error);
-        this.#logger.warn(`Tracing is off: @opentelemetry/api could not be loaded; sends go on untraced. ${reason}`);
+        this.#logger.warn(
+          `Tracing is off: @opentelemetry/api could not be loaded; sends go on untraced. ${reason}`,
+        );
         return undefined;
       },
     );

@@ -60,6 +60,7 @@ export {
 } from './schemas/fields';
 export type { JsonSchema } from './schemas/json-schema';
 export {
+  EMAIL_LIMITS,
   type EmailMessageInput,
   emailMessageSchema,
   type SmsMessageInput,

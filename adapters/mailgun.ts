@@ -279,6 +279,7 @@ export function mailgun(_options: MailgunAdapterOptions = {}): Adapter<'email', 
 
     async send(message: OutboundEmail, ctx: SendContext<MailgunConfig>) {
       const client = await clients.get({
+        projectId: ctx.projectId,
         providerConfigId: ctx.providerConfigId,
         configRevision: ctx.configRevision,
         // Not `ctx.timeoutMs`: that is what is left of this send's budget, and the client outlives the send.
@@ -361,7 +362,7 @@ export function mailgun(_options: MailgunAdapterOptions = {}): Adapter<'email', 
       });
     },
 
-    release: (providerConfigId: string) => clients.release(providerConfigId),
+    release: (providerConfigId: string, projectId: string) => clients.release(providerConfigId, projectId),
     close: () => clients.close(),
   };
 }

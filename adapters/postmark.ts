@@ -486,7 +486,7 @@ export function postmark(_options: PostmarkAdapterOptions = {}): Adapter<'email'
       ];
     },
 
-    release: (providerConfigId: string) => clients.release(providerConfigId),
+    release: (providerConfigId: string, projectId: string) => clients.release(providerConfigId, projectId),
     close: () => clients.close(),
   };
 }

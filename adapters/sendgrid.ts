@@ -406,7 +406,7 @@ export function sendgrid(_options: SendgridAdapterOptions = {}): Adapter<'email'
       });
     },
 
-    release: (providerConfigId: string) => clients.release(providerConfigId),
+    release: (providerConfigId: string, projectId: string) => clients.release(providerConfigId, projectId),
     close: () => clients.close(),
   };
 }

@@ -484,7 +484,7 @@ export function ses(_options: SesAdapterOptions = {}): Adapter<'email', SesConfi
       );
     },
 
-    release: (providerConfigId: string) => clients.release(providerConfigId),
+    release: (providerConfigId: string, projectId: string) => clients.release(providerConfigId, projectId),
     close: () => clients.close(),
   };
 }

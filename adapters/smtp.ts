@@ -222,8 +222,8 @@ export function smtp(): Adapter<'email', SmtpConfig> {
       }
     },
 
-    async release(providerConfigId: string): Promise<void> {
-      await transports.release(providerConfigId);
+    async release(providerConfigId: string, projectId: string): Promise<void> {
+      await transports.release(providerConfigId, projectId);
     },
 
     async close(): Promise<void> {

@@ -320,7 +320,7 @@ export function sns(): Adapter<'sms', SnsConfig> {
       });
     },
 
-    release: (providerConfigId) => clients.release(providerConfigId),
+    release: (providerConfigId, projectId) => clients.release(providerConfigId, projectId),
     close: () => clients.close(),
   };
 }

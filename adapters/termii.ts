@@ -370,7 +370,7 @@ export function termii(): Adapter<'sms', TermiiConfig> {
       throw error;
     },
 
-    release: (providerConfigId) => clients.release(providerConfigId),
+    release: (providerConfigId, projectId) => clients.release(providerConfigId, projectId),
     close: () => clients.close(),
   };
 }

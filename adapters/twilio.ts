@@ -374,7 +374,7 @@ export function twilio(): Adapter<'sms', TwilioConfig> {
       });
     },
 
-    release: (providerConfigId) => clients.release(providerConfigId),
+    release: (providerConfigId, projectId) => clients.release(providerConfigId, projectId),
     close: () => clients.close(),
   };
 

@@ -4,13 +4,20 @@ import { type AnyAdapter, defaultLogger, type Logger } from './adapter';
 import { ProviderCatalog } from './catalog';
 import { MessagePipeError, type ProviderError } from './errors';
 import { type DispatcherEventName, type DispatcherEvents, Emitter } from './events';
-import type { BreakerState, CircuitBreakerOptions } from './failover/breaker';
+import type { BreakerSnapshot, BreakerState, CircuitBreakerOptions } from './failover/breaker';
 import { sanitizeProviderError, toAttemptError } from './failover/classify';
 import { FailoverEngine, type RetryOptions } from './failover/engine';
 import type { ProviderStats } from './failover/stats';
 import { withTimeout } from './failover/timeout';
 import { type DispatcherCore, type OpenedConfig, openConfig, ProvidersApi } from './providers-api';
-import { parseOrThrow } from './schemas/fields';
+import { RecordMap } from './record-map';
+import {
+  idempotencyKeySchema,
+  identifier,
+  isIdempotencyKey,
+  isIdentifier,
+  parseOrThrow,
+} from './schemas/fields';
 import type { JsonSchema } from './schemas/json-schema';
 import {
   deepFreeze,
@@ -28,7 +35,14 @@ import type { ProviderCacheOptions } from './store/caching';
 import { setUpStorage } from './store/setup';
 import type { ProviderStore } from './store/types';
 import { type SendSpan, Tracing, type TracingOptions } from './telemetry';
-import type { Attempt, Channel, OutboundMessage, SendResult, StoredProviderRecord } from './types';
+import type {
+  Attempt,
+  Channel,
+  OutboundMessage,
+  SenderConfig,
+  SendResult,
+  StoredProviderRecord,
+} from './types';
 
 /** Options of {@link Dispatcher}. */
 export interface DispatcherOptions {
@@ -51,7 +65,10 @@ export interface DispatcherOptions {
   logger?: Logger;
   /** Time budget of one provider call, unless the provider config sets `timeoutMs`. @default 15000 */
   attemptTimeoutMs?: number;
-  /** Time budget of a whole send, retries and failovers included. @default 60000 */
+  /**
+   * Time budget of a whole send: store reads, retries and failovers included. A store that does not answer within
+   * it ends the send with a transient `STORE_UNAVAILABLE`. @default 60000
+   */
   sendTimeoutMs?: number;
   /** Retries of transient failures on the same provider, with exponential backoff and jitter; `false` for none. */
   retry?: RetryOptions | false;
@@ -62,7 +79,10 @@ export interface DispatcherOptions {
    * duplicate; `stop` ends the send and risks a loss.
    */
   onAmbiguousTimeout?: 'failover' | 'stop';
-  /** OpenTelemetry spans: a span per send with a child per attempt. Needs `@opentelemetry/api`. */
+  /**
+   * OpenTelemetry spans: a span per send with a child per attempt. Needs `@opentelemetry/api`; without it, sends
+   * go on untraced and the logger gets one warning (observability never refuses a send).
+   */
   tracing?: boolean | TracingOptions;
 }
 
@@ -75,14 +95,20 @@ export type SendInput = EmailSendInput | SmsSendInput;
 
 /** Options of one send. */
 export interface SendOptions {
-  /** Passed to every attempt of this send; generated when absent. */
+  /**
+   * Passed to every attempt of this send; generated when absent. 1 to 200 characters of well-formed text without
+   * control characters (the rule the queue applies too), else `MESSAGE_INVALID` with path `idempotencyKey`.
+   */
   idempotencyKey?: string;
-  /** Abandons the send (and the attempt under way) when aborted. */
+  /**
+   * Abandons the send when aborted, whatever it is waiting for: the store reads, a retry's backoff, the attempt
+   * under way. A signal already aborted ends the send with `ABORTED` before the store is read.
+   */
   signal?: AbortSignal;
 }
 
 const envelopeSchema = z.looseObject({
-  projectId: z.string().min(1).max(200),
+  projectId: identifier,
   channel: z.enum(['email', 'sms']),
 });
 
@@ -111,10 +137,10 @@ export class Dispatcher {
   readonly #engine: FailoverEngine;
   readonly #tracing: Tracing | undefined;
   /**
-   * Opened (unsealed, merged) configs by provider config id, so a send does not decode secrets every time. Keyed
-   * on the stored secrets text too, so a record changed by another process is opened again.
+   * Opened (unsealed, merged) configs per record, so a send does not decode secrets every time. Checked against
+   * the stored secrets text too, so a record changed by another process is opened again.
    */
-  readonly #openedConfigs = new Map<string, { secrets: string; version: number; opened: OpenedConfig }>();
+  readonly #openedConfigs = new RecordMap<OpenedEntry>();
   #closed = false;
 
   constructor(options: DispatcherOptions) {
@@ -127,8 +153,8 @@ export class Dispatcher {
       logger,
       timeoutMs: options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS,
       onProviderReleased: (projectId, id) => {
-        this.#engine.forget(id);
-        this.#openedConfigs.delete(`${projectId}\u0000${id}`);
+        this.#engine.forget(projectId, id);
+        this.#openedConfigs.delete(projectId, id);
       },
     };
     this.#events = new Emitter(logger);
@@ -142,7 +168,7 @@ export class Dispatcher {
       this.#events,
     );
     this.#tracing = options.tracing
-      ? new Tracing(options.tracing === true ? {} : options.tracing)
+      ? new Tracing(options.tracing === true ? {} : options.tracing, logger)
       : undefined;
     this.providers = new ProvidersApi(this.#core);
     this.senders = new SendersApi(this.#core.store);
@@ -153,20 +179,26 @@ export class Dispatcher {
     return this.#events.on(event, listener);
   }
 
-  /** Counters and latency percentiles of every provider config this dispatcher has tried. */
+  /**
+   * Counters and latency percentiles of every provider config this dispatcher has tried, one entry per record:
+   * each names its `projectId` and `providerConfigId`, since ids are unique within a project only.
+   */
   stats(): ProviderStats[] {
     return this.#engine.stats.snapshot();
   }
 
   /**
-   * The circuit breakers: one provider config's `state`, and `export` / `restore` of all of them so a fleet of
-   * processes can share what each has learnt.
+   * The circuit breakers, one per provider record `(projectId, id)`: one record's `state`, and `export` /
+   * `restore` of all of them so a fleet of processes can share what each has learnt. The export is a JSON-ready
+   * array of {@link BreakerSnapshot}s (`{ projectId, providerConfigId, state, consecutiveFailures, openedAt?,
+   * retryAt? }`); `restore` validates what it is given (`CONFIG_INVALID` with paths) and clamps cool-downs to at
+   * most `circuitBreaker.cooldownMs` from now.
    */
   readonly breakers = {
-    state: (providerConfigId: string): BreakerState =>
-      this.#engine.breakers?.state(providerConfigId) ?? { state: 'closed', consecutiveFailures: 0 },
-    export: (): Record<string, BreakerState> => this.#engine.breakers?.export() ?? {},
-    restore: (states: Record<string, BreakerState>): void => this.#engine.breakers?.restore(states),
+    state: (ref: { projectId: string; id: string }): BreakerState =>
+      this.#engine.breakers?.state(ref.projectId, ref.id) ?? { state: 'closed', consecutiveFailures: 0 },
+    export: (): BreakerSnapshot[] => this.#engine.breakers?.export() ?? [],
+    restore: (snapshot: readonly BreakerSnapshot[]): void => this.#engine.breakers?.restore(snapshot),
   };
 
   /** JSON Schemas of every provider's config on a channel, keyed by provider, for rendering forms. */
@@ -195,18 +227,28 @@ export class Dispatcher {
    *   itself, so the next one would too;
    * - a `PROVIDER_TIMEOUT` {@link ProviderError} with `ambiguous: true` (with `attempts`), under
    *   `onAmbiguousTimeout: 'stop'`: the message may have been delivered;
-   * - `ABORTED` (the caller's signal) or `DISPATCHER_CLOSED`.
+   * - `STORE_UNAVAILABLE`: the provider store did not answer the send's reads within `sendTimeoutMs` (transient;
+   *   nothing was sent). The deadline covers the store reads and every attempt together;
+   * - `ABORTED` (the caller's signal, even one aborted before the call) or `DISPATCHER_CLOSED`.
    */
   async send(input: SendInput, options: SendOptions = {}): Promise<SendResult> {
     if (this.#closed) throw new MessagePipeError('DISPATCHER_CLOSED', 'This dispatcher has been closed');
     // Checked by hand first: the schema (and its error with paths) is only needed when something is wrong.
     if (!isEnvelope(input)) parseOrThrow(envelopeSchema, input, 'MESSAGE_INVALID', 'message');
     const { projectId, channel, ...fields } = input;
-    const message = await this.#prepare(projectId, channel, fields);
-    const idempotencyKey = options.idempotencyKey ?? randomUUID();
+    const parsed =
+      channel === 'email'
+        ? parseOrThrow(emailMessageSchema, fields, 'MESSAGE_INVALID', 'email')
+        : parseOrThrow(smsMessageSchema, fields, 'MESSAGE_INVALID', 'SMS');
+    const idempotencyKey = idempotencyKeyOf(options.idempotencyKey);
+    const { signal } = options;
+    if (signal?.aborted) throw abortedError(signal);
+    // The deadline starts now: a store that stalls spends the send's budget, never more.
+    const deadline = this.#engine.deadlineFromNow();
+    const [sender, records] = await this.#readStore(projectId, channel, deadline, signal);
+    const message = this.#prepare(channel, parsed, sender);
     const base = { projectId, channel, idempotencyKey };
 
-    const records = await this.#core.store.listProviders(projectId, { channel });
     const candidates = records.filter((record) => record.enabled && record.credentials.status !== 'invalid');
     if (candidates.length === 0) {
       throw new MessagePipeError(
@@ -216,21 +258,21 @@ export class Dispatcher {
     }
 
     // Not `await this.#tracing?.…`: awaiting undefined would still cost every untraced send a tick.
-    const span = this.#tracing ? await this.#tracing.startSend(base) : undefined;
+    const span =
+      this.#tracing && !this.#tracing.unavailable ? await this.#tracing.startSend(base) : undefined;
     let outcome: Awaited<ReturnType<FailoverEngine['run']>>;
     try {
       outcome = await this.#engine.run(
         base,
         candidates,
         (record, budgetMs, attemptNumber) =>
-          this.#attempt(record, message, base, attemptNumber, budgetMs, options.signal, span),
-        options.signal,
+          this.#attempt(record, message, base, attemptNumber, budgetMs, signal, span),
+        signal,
+        deadline,
       );
     } catch (error) {
       span?.end(undefined, error);
-      if (options.signal?.aborted) {
-        throw new MessagePipeError('ABORTED', 'The send was aborted', { cause: options.signal.reason });
-      }
+      if (signal?.aborted) throw abortedError(signal);
       throw error;
     }
     if (outcome.ok) {
@@ -260,15 +302,53 @@ export class Dispatcher {
     await Promise.all(this.#core.catalog.adapters().map(async (adapter) => adapter.close?.()));
   }
 
-  /** Validates and normalises the message and fills in the sender. */
-  async #prepare(
+  /**
+   * The project's sender configuration (`CHANNEL_DISABLED` when it is disabled) and provider records, bounded by
+   * the send deadline and the caller's signal: a store that never answers ends the send with a transient
+   * `STORE_UNAVAILABLE` (or `ABORTED`), not a hang. One bound for both reads, so a send pays for one timer.
+   */
+  async #readStore(
     projectId: string,
     channel: Channel,
-    fields: Record<string, unknown>,
-  ): Promise<OutboundMessage> {
+    deadline: number,
+    signal: AbortSignal | undefined,
+  ): Promise<readonly [SenderConfig | undefined, StoredProviderRecord[]]> {
+    const { store } = this.#core;
+    const timeoutMs = Math.max(1, this.#engine.remaining(deadline));
+    try {
+      return await withTimeout(
+        async () => {
+          const sender = await store.getSender(projectId, channel);
+          if (sender && !sender.enabled) {
+            throw new MessagePipeError('CHANNEL_DISABLED', `Sending ${channel} is disabled for this project`);
+          }
+          return [sender, await store.listProviders(projectId, { channel })] as const;
+        },
+        {
+          timeoutMs,
+          provider: 'store',
+          parent: signal,
+          timeoutError: () =>
+            new MessagePipeError(
+              'STORE_UNAVAILABLE',
+              `The provider store did not answer within the send deadline (${timeoutMs} ms left of sendTimeoutMs)`,
+            ),
+        },
+      );
+    } catch (error) {
+      if (signal?.aborted) throw abortedError(signal);
+      throw error;
+    }
+  }
+
+  /** Normalises the validated message and fills in the sender. */
+  #prepare(
+    channel: Channel,
+    parsed: ReturnType<typeof emailMessageSchema.parse> | ReturnType<typeof smsMessageSchema.parse>,
+    sender: SenderConfig | undefined,
+  ): OutboundMessage {
     if (channel === 'email') {
-      const email = parseOrThrow(emailMessageSchema, fields, 'MESSAGE_INVALID', 'email');
-      const sender = await this.#enabledSender(projectId, channel);
+      const email = parsed as ReturnType<typeof emailMessageSchema.parse>;
       const from =
         emailFromOf(email) ??
         (sender?.channel === 'email'
@@ -287,31 +367,35 @@ export class Dispatcher {
       }
       return deepFreeze(normaliseEmail(email, from));
     }
-    const sms = parseOrThrow(smsMessageSchema, fields, 'MESSAGE_INVALID', 'SMS');
-    const sender = await this.#enabledSender(projectId, channel);
+    const sms = parsed as ReturnType<typeof smsMessageSchema.parse>;
     return deepFreeze(normaliseSms(sms, sender?.channel === 'sms' ? sender : undefined));
   }
 
-  async #enabledSender(projectId: string, channel: Channel) {
-    const sender = await this.#core.store.getSender(projectId, channel);
-    if (sender && !sender.enabled) {
-      throw new MessagePipeError('CHANNEL_DISABLED', `Sending ${channel} is disabled for this project`);
+  #open(record: StoredProviderRecord): OpenedEntry {
+    const cached = this.#openedConfigs.get(record.projectId, record.id);
+    if (cached && cached.secrets === record.secrets) {
+      if (cached.version === record.version) return cached;
+      // A write that left config and secrets alone (a credential verdict, a rename) keeps the adapter's client:
+      // the revision it is keyed on moves only when what the client was built from changes.
+      if (cached.version < record.version && JSON.stringify(record.config) === cached.config) {
+        cached.version = record.version;
+        return cached;
+      }
     }
-    return sender;
-  }
-
-  #open(record: StoredProviderRecord): OpenedConfig {
-    const key = `${record.projectId}\u0000${record.id}`;
-    const cached = this.#openedConfigs.get(key);
-    if (cached && cached.version === record.version && cached.secrets === record.secrets)
-      return cached.opened;
     const opened = openConfig(this.#core, record);
     // Shared by every send of this revision: no adapter may change what the next send gets.
     deepFreeze(opened.config);
     // Bounded: a process that sees an unbounded number of provider configs starts over rather than grow.
     if (this.#openedConfigs.size >= MAX_OPENED_CONFIGS) this.#openedConfigs.clear();
-    this.#openedConfigs.set(key, { secrets: record.secrets, version: record.version, opened });
-    return opened;
+    const entry: OpenedEntry = {
+      secrets: record.secrets,
+      config: JSON.stringify(record.config),
+      version: record.version,
+      revision: String(record.version),
+      opened,
+    };
+    this.#openedConfigs.set(record.projectId, record.id, entry);
+    return entry;
   }
 
   /** One try of one provider: never throws for a provider failure, only reports it. */
@@ -337,7 +421,7 @@ export class Dispatcher {
     let outcome: { attempt: Attempt; error?: ProviderError };
     try {
       const adapter = this.#core.catalog.adapterFor(record.provider);
-      const opened = this.#open(record);
+      const { opened, revision } = this.#open(record);
       secrets = opened.secrets;
       const configured =
         typeof opened.config.timeoutMs === 'number' ? opened.config.timeoutMs : this.#core.timeoutMs;
@@ -348,7 +432,7 @@ export class Dispatcher {
             config: opened.config,
             projectId: base.projectId,
             providerConfigId: record.id,
-            configRevision: String(record.version),
+            configRevision: revision,
             idempotencyKey: base.idempotencyKey,
             get signal() {
               return attemptSignal();
@@ -394,15 +478,32 @@ export class Dispatcher {
   }
 }
 
+/** A record's opened config, and what it was opened from. */
+interface OpenedEntry {
+  secrets: string;
+  /** The record's public config as JSON, to tell a config change from any other write. */
+  config: string;
+  version: number;
+  /** `configRevision` of the adapter's send context, made once per revision rather than per send. */
+  revision: string;
+  opened: OpenedConfig;
+}
+
 function isEnvelope(input: unknown): input is SendInput {
   if (typeof input !== 'object' || input === null) return false;
   const { projectId, channel } = input as { projectId?: unknown; channel?: unknown };
-  return (
-    typeof projectId === 'string' &&
-    projectId.length > 0 &&
-    projectId.length <= 200 &&
-    (channel === 'email' || channel === 'sms')
-  );
+  return isIdentifier(projectId) && (channel === 'email' || channel === 'sms');
+}
+
+/** The key given (checked with the queue's rule, `MESSAGE_INVALID` with its path), or a new one. */
+function idempotencyKeyOf(given: unknown): string {
+  if (given === undefined) return randomUUID();
+  if (isIdempotencyKey(given)) return given;
+  return parseOrThrow(idempotencyKeySchema, given, 'MESSAGE_INVALID', 'send options', ['idempotencyKey']);
+}
+
+function abortedError(signal: AbortSignal): MessagePipeError {
+  return new MessagePipeError('ABORTED', 'The send was aborted', { cause: signal.reason });
 }
 
 function elapsed(started: number): number {

@@ -11,7 +11,7 @@ import {
 } from './errors';
 import { sanitizeProviderError } from './failover/classify';
 import { withTimeout } from './failover/timeout';
-import { parseOrThrow } from './schemas/fields';
+import { identifier, parseOrThrow, refuseProtoKeys, wellFormed } from './schemas/fields';
 import {
   mergeSecrets,
   type SecretBinding,
@@ -42,27 +42,28 @@ export interface DispatcherCore {
   onProviderReleased?: (projectId: string, providerConfigId: string) => void;
 }
 
-const projectId = z.string().min(1).max(200);
+const projectId = identifier;
 const channel = z.enum(['email', 'sms']);
-const name = z.string().trim().min(1).max(200);
+const name = wellFormed(z.string().trim().min(1).max(200));
 const priority = z.number().int().min(0).max(1_000_000);
 const weight = z.number().int().min(1).max(1000);
+const configInput = refuseProtoKeys(z.record(z.string(), z.unknown()), { deep: true });
 
 const addInputSchema = z.strictObject({
   projectId,
   channel,
-  provider: z.string().min(1).max(100),
+  provider: wellFormed(z.string().min(1).max(100)),
   name,
   enabled: z.boolean().default(true),
   priority: priority.default(100),
   /** Share of sends among providers of the same priority. @default 1 */
   weight: weight.optional(),
-  config: z.record(z.string(), z.unknown()),
+  config: configInput,
 });
 
 const refSchema = z.strictObject({
   projectId,
-  id: z.string().min(1).max(200),
+  id: identifier,
   /** When set, the write is refused with `CONFLICT` unless the record is still at this version. */
   version: z.number().int().min(1).optional(),
 });
@@ -74,7 +75,7 @@ const patchSchema = z.strictObject({
   enabled: z.boolean().optional(),
   priority: priority.optional(),
   weight: weight.optional(),
-  config: z.record(z.string(), z.unknown()).optional(),
+  config: configInput.optional(),
 });
 
 /** Input of `pipe.providers.add`. */
@@ -251,6 +252,8 @@ export class ProvidersApi {
       next.secretFields = Object.keys(secrets);
       next.secrets = codec.encode(secrets, bindingOf(current));
     }
+    // A concurrent write (another update, a credential verdict: both bump the version) makes this one CONFLICT
+    // rather than be lost or undo it.
     await this.#replace(next, current.version);
     if (changes.config) await this.#release(current);
     return toPublicRecord(next);
@@ -285,9 +288,7 @@ export class ProvidersApi {
       adapter.verify!(config, { signal, timeoutMs, logger: this.#core.logger }),
     );
     const credentials = toCredentialState(verdict);
-    // The version is kept on purpose: the config did not change, so adapter clients keyed on it stay in use. The
-    // compare-and-set still makes a concurrent update win, with its own check (or lack of one).
-    await this.#core.store.replaceProvider({ ...current, credentials }, current.version);
+    await this.#recordVerdict(current, credentials);
     const result: ValidationResult = {
       valid: verdict.valid === true,
       status: credentials.status,
@@ -297,6 +298,25 @@ export class ProvidersApi {
     };
     if (credentials.reason) result.reason = credentials.reason;
     return result;
+  }
+
+  /**
+   * Stores a credential verdict. The write bumps the version, so an update based on an older read cannot put the
+   * old credential state back; when another write got there first, the verdict is merged into what it stored, as
+   * long as it still holds the credentials that were checked (same secrets and config). A write that changed them
+   * brought its own check, or none, and wins.
+   */
+  async #recordVerdict(checked: StoredProviderRecord, credentials: CredentialState): Promise<void> {
+    const { store } = this.#core;
+    let current: StoredProviderRecord | undefined = checked;
+    for (let tries = 0; tries < MAX_WRITE_TRIES && current; tries++) {
+      if (!sameCredentials(current, checked)) return;
+      // `updatedAt` is left alone: the config did not change; `credentials.checkedAt` says when this happened.
+      const next = { ...current, credentials, version: current.version + 1 };
+      if (await store.replaceProvider(next, current.version)) return;
+      current = await store.getProvider(checked.projectId, checked.id);
+    }
+    if (current) throw conflict(checked.id);
   }
 
   /** Sending domains (or senders) and their verification state, for providers that can tell. */
@@ -507,7 +527,7 @@ export class ProvidersApi {
     this.#core.onProviderReleased?.(projectId, id);
     const adapter = this.#core.catalog.adapters().find((candidate) => candidate.provider === provider);
     try {
-      await adapter?.release?.(id);
+      await adapter?.release?.(id, projectId);
     } catch (error) {
       this.#core.logger.warn(`Releasing the ${provider} client failed`, {
         providerConfigId: id,
@@ -515,6 +535,14 @@ export class ProvidersApi {
       });
     }
   }
+}
+
+/** Compare-and-set tries of a write that merges with concurrent ones before it gives up with `CONFLICT`. */
+const MAX_WRITE_TRIES = 5;
+
+/** Whether two revisions of a record hold the same credentials and config (what a credential check checked). */
+function sameCredentials(a: StoredProviderRecord, b: StoredProviderRecord): boolean {
+  return a.secrets === b.secrets && JSON.stringify(a.config) === JSON.stringify(b.config);
 }
 
 /** Codes of records `reseal` reports and moves past, rather than stopping at. */

@@ -24,6 +24,8 @@ interface Slot<T> {
   value?: T;
   expiresAt: number;
   loading?: Promise<T>;
+  /** When `loading` started: a load older than `ttlMs` is not joined any more (it may never settle). */
+  loadingSince?: number;
 }
 
 interface ProjectEntry {
@@ -142,8 +144,10 @@ export class CachingProviderStore implements ProviderStore {
    * that finishes afterwards fills a slot nobody reads any more.
    */
   #read<T>(slot: Slot<T>, load: () => Promise<T>): Promise<T> {
-    if (slot.loaded && Date.now() < slot.expiresAt) return Promise.resolve(slot.value as T);
-    if (slot.loading) return slot.loading;
+    const now = Date.now();
+    if (slot.loaded && now < slot.expiresAt) return Promise.resolve(slot.value as T);
+    // A stalled store must not pin every later read to one load that never settles: past `ttlMs`, read again.
+    if (slot.loading && now - (slot.loadingSince ?? 0) < this.#ttlMs) return slot.loading;
     const loading = load().then(
       (value) => {
         if (slot.loading === loading) {
@@ -160,6 +164,7 @@ export class CachingProviderStore implements ProviderStore {
       },
     );
     slot.loading = loading;
+    slot.loadingSince = now;
     return loading;
   }
 }

@@ -62,6 +62,7 @@ import {
   type PathMatcher,
   type RecordedRequest,
   refusedOrigin,
+  startFakeHttpServer,
 } from './fake-http-server';
 
 /** What a failed call must look like. Only the fields given are checked, except `code` and the failure class. */
@@ -557,7 +558,7 @@ export function describeAdapterConformance<C extends Channel, Config>(
         const [first, second] = fake.requests;
         if (spec.connections === 'per-client') expect(second!.connectionId).toBe(first!.connectionId);
 
-        await subject.release?.(ctx.providerConfigId);
+        await subject.release?.(ctx.providerConfigId, ctx.projectId);
         if (spec.connections === 'per-client') await fake.connectionClosed(first!.connectionId);
         await subject.send(spec.message, ctx);
         const third = fake.requests[2]!;
@@ -585,7 +586,7 @@ export function describeAdapterConformance<C extends Channel, Config>(
         await subject.send(spec.message, sendContext(config, { providerConfigId: 'pc-b' }));
         const [first, second] = fake.requests;
         if (spec.connections === 'per-client') expect(second!.connectionId).not.toBe(first!.connectionId);
-        await subject.release?.('pc-a');
+        await subject.release?.('pc-a', sendContext(config).projectId);
         if (spec.connections === 'per-client') {
           await fake.connectionClosed(first!.connectionId);
           expect(fake.isConnectionClosed(second!.connectionId)).toBe(false);
@@ -593,6 +594,34 @@ export function describeAdapterConformance<C extends Channel, Config>(
         await subject.send(spec.message, sendContext(config, { providerConfigId: 'pc-b' }));
         if (spec.connections === 'per-client')
           expect(fake.requests[2]!.connectionId).toBe(second!.connectionId);
+      });
+
+      it('never shares a client between two projects whose records have the same id', async () => {
+        // Ids are unique per project only (a copy of rows produces the same id in two projects): project B's
+        // message must reach B's endpoint with B's config, never ride on the client built for project A.
+        const other = await startFakeHttpServer();
+        try {
+          fake.route(spec.send.method, spec.send.path, spec.send.success);
+          other.route(spec.send.method, spec.send.path, spec.send.success);
+          const configA = spec.config(fake.origin);
+          const configB = spec.config(other.origin);
+          const subject = adapter();
+          const shared = { providerConfigId: 'pc-same', configRevision: '1' };
+          await subject.send(spec.message, sendContext(configA, { ...shared, projectId: 'tenant-a' }));
+          await subject.send(spec.message, sendContext(configB, { ...shared, projectId: 'tenant-b' }));
+          expect(fake.requests).toHaveLength(1);
+          expect(other.requests).toHaveLength(1);
+          spec.send.assertRequest(other.requests[0]!, spec.message, configB);
+          // Releasing one project's record leaves the other's client alone.
+          await subject.release?.('pc-same', 'tenant-a');
+          await subject.send(spec.message, sendContext(configB, { ...shared, projectId: 'tenant-b' }));
+          expect(other.requests).toHaveLength(2);
+          if (spec.connections === 'per-client') {
+            expect(other.requests[1]!.connectionId).toBe(other.requests[0]!.connectionId);
+          }
+        } finally {
+          await other.close();
+        }
       });
     });
 

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { ProviderError } from './errors';
+import type { AdapterWebhook } from './delivery/types';
 import type { Channel, DomainStatus, OutboundMessage, VerifyResult } from './types';
 
 /** Where MessagePipe writes warnings and debug lines. Nothing written here ever holds a secret. */
@@ -63,6 +64,8 @@ export interface Adapter<C extends Channel = Channel, Config = Record<string, un
   release?(providerConfigId: string): Promise<void> | void;
   /** Releases every resource (clients, pooled connections). */
   close?(): Promise<void> | void;
+  /** Delivery events: how this provider's webhooks are verified and normalised (see `pipe.webhooks`). */
+  readonly webhook?: AdapterWebhook<Config>;
 }
 
 /** An adapter of any channel and config, as the dispatcher holds it. */
@@ -78,6 +81,7 @@ export interface AdapterDefinition<C extends Channel, S extends z.ZodType> {
   domains?(config: z.output<S>, ctx: AdapterCallContext): Promise<DomainStatus[]>;
   release?(providerConfigId: string): Promise<void> | void;
   close?(): Promise<void> | void;
+  webhook?: AdapterWebhook<z.output<S>>;
 }
 
 /**

@@ -9,6 +9,10 @@ import { sanitizeProviderError, toAttemptError } from './failover/classify';
 import { FailoverEngine, type RetryOptions } from './failover/engine';
 import type { ProviderStats } from './failover/stats';
 import { withTimeout } from './failover/timeout';
+import { MessagesApi, SuppressionsApi } from './delivery/apis';
+import { DeliveryService, type ScreenedMessage, type SuppressionOptions } from './delivery/service';
+import { InMemoryMessageLog, isMessageLogStore, type MessageLogStore } from './delivery/store';
+import { type WebhookOptions, WebhooksApi } from './delivery/webhooks-api';
 import { type DispatcherCore, type OpenedConfig, openConfig, ProvidersApi } from './providers-api';
 import { parseOrThrow } from './schemas/fields';
 import type { JsonSchema } from './schemas/json-schema';
@@ -24,7 +28,7 @@ import {
 } from './schemas/message';
 import type { SecretsOptions } from './sealing';
 import { SendersApi } from './senders-api';
-import type { ProviderCacheOptions } from './store/caching';
+import { CachingProviderStore, DEFAULT_CACHE_TTL_MS, type ProviderCacheOptions } from './store/caching';
 import { setUpStorage } from './store/setup';
 import type { ProviderStore } from './store/types';
 import { type SendSpan, Tracing, type TracingOptions } from './telemetry';
@@ -64,6 +68,16 @@ export interface DispatcherOptions {
   onAmbiguousTimeout?: 'failover' | 'stop';
   /** OpenTelemetry spans: a span per send with a child per attempt. Needs `@opentelemetry/api`. */
   tracing?: boolean | TracingOptions;
+  /**
+   * Where sends, their delivery events and the suppression list are kept. Defaults to `store` when it implements
+   * {@link MessageLogStore} (the memory and PostgreSQL stores do), else to memory. `false` turns off the message
+   * log, the suppression list and its check on the send path (webhooks still verify and normalise).
+   */
+  messageLog?: MessageLogStore | false;
+  /** The suppression list: which delivery events suppress a recipient, and how the send path caches it. */
+  suppression?: SuppressionOptions;
+  /** Webhook verification: the fetch SNS certificates go through, replay cache, clock, SNS confirmations. */
+  webhooks?: WebhookOptions;
 }
 
 /** An email to send: the message fields plus the project it belongs to. */
@@ -79,6 +93,11 @@ export interface SendOptions {
   idempotencyKey?: string;
   /** Abandons the send (and the attempt under way) when aborted. */
   signal?: AbortSignal;
+  /**
+   * Sends to suppressed recipients anyway (a password reset to an address that once bounced). The override is
+   * recorded in the message log and on the result (`suppressionIgnored`).
+   */
+  ignoreSuppression?: boolean;
 }
 
 const envelopeSchema = z.looseObject({
@@ -105,6 +124,12 @@ export class Dispatcher {
   readonly providers: ProvidersApi;
   /** Sender configuration per project and channel. */
   readonly senders: SendersApi;
+  /** Provider webhooks in: `handle` (raw request → verified events) and `fetchHandler` (`Request → Response`). */
+  readonly webhooks: WebhooksApi;
+  /** A send and its delivery events. */
+  readonly messages: MessagesApi;
+  /** The project's suppression list, checked by every send. */
+  readonly suppressions: SuppressionsApi;
 
   readonly #core: DispatcherCore;
   readonly #events: Emitter<DispatcherEvents>;
@@ -115,6 +140,7 @@ export class Dispatcher {
    * on the stored secrets text too, so a record changed by another process is opened again.
    */
   readonly #openedConfigs = new Map<string, { secrets: string; version: number; opened: OpenedConfig }>();
+  readonly #delivery: DeliveryService | undefined;
   #closed = false;
 
   constructor(options: DispatcherOptions) {
@@ -146,6 +172,17 @@ export class Dispatcher {
       : undefined;
     this.providers = new ProvidersApi(this.#core);
     this.senders = new SendersApi(this.#core.store);
+    this.#delivery = createDelivery(options, store, this.#events, logger);
+    this.webhooks = new WebhooksApi(this.#core, () => this.#delivery, options.webhooks);
+    this.messages = new MessagesApi(() => this.#requireDelivery());
+    this.suppressions = new SuppressionsApi(() => this.#requireDelivery());
+  }
+
+  #requireDelivery(): DeliveryService {
+    if (!this.#delivery) {
+      throw new MessagePipeError('NOT_SUPPORTED', 'This dispatcher runs without a message log (messageLog: false)');
+    }
+    return this.#delivery;
   }
 
   /** Subscribes to a dispatcher event; returns the function that unsubscribes. */
@@ -202,7 +239,11 @@ export class Dispatcher {
     // Checked by hand first: the schema (and its error with paths) is only needed when something is wrong.
     if (!isEnvelope(input)) parseOrThrow(envelopeSchema, input, 'MESSAGE_INVALID', 'message');
     const { projectId, channel, ...fields } = input;
-    const message = await this.#prepare(projectId, channel, fields);
+    const prepared = await this.#prepare(projectId, channel, fields);
+    const screened: ScreenedMessage | undefined = this.#delivery
+      ? await this.#delivery.screen(projectId, prepared, options.ignoreSuppression === true)
+      : undefined;
+    const message = screened ? screened.message : prepared;
     const idempotencyKey = options.idempotencyKey ?? randomUUID();
     const base = { projectId, channel, idempotencyKey };
 
@@ -241,6 +282,11 @@ export class Dispatcher {
         idempotencyKey,
         attempts: outcome.attempts,
       };
+      if (screened) {
+        if (screened.suppressed) result.suppressed = screened.suppressed;
+        if (screened.suppressionIgnored) result.suppressionIgnored = screened.suppressionIgnored;
+        this.#delivery!.recordSend(projectId, screened, result);
+      }
       span?.end(result);
       this.#events.emit('send:success', { ...base, result });
       return result;
@@ -254,6 +300,7 @@ export class Dispatcher {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#delivery?.flush();
     await Promise.all(this.#core.catalog.adapters().map(async (adapter) => adapter.close?.()));
   }
 
@@ -386,6 +433,21 @@ export class Dispatcher {
     }
     return outcome;
   }
+}
+
+/** The message log the dispatcher keeps sends, events and suppressions in, and how its send-path check caches. */
+function createDelivery(
+  options: DispatcherOptions,
+  store: ProviderStore,
+  events: Emitter<DispatcherEvents>,
+  logger: Logger,
+): DeliveryService | undefined {
+  if (options.messageLog === false) return undefined;
+  const cached = store instanceof CachingProviderStore;
+  const given = cached ? store.inner : store;
+  const log = options.messageLog ?? (isMessageLogStore(given) ? given : new InMemoryMessageLog());
+  const ttlMs = (options.cache ? options.cache.ttlMs : undefined) ?? DEFAULT_CACHE_TTL_MS;
+  return new DeliveryService(log, { ...options.suppression, cached, ttlMs }, events, logger);
 }
 
 function isEnvelope(input: unknown): input is SendInput {

@@ -161,6 +161,10 @@ export interface SendResult {
   idempotencyKey: string;
   /** Every attempt in order, the successful one last. */
   attempts: Attempt[];
+  /** Recipients left out because they are on the suppression list (normalised). */
+  suppressed?: string[];
+  /** Suppressed recipients sent to anyway, under `ignoreSuppression: true`. */
+  suppressionIgnored?: string[];
 }
 
 /** The outcome of a credential check. */

@@ -48,6 +48,7 @@ import {
   retryAfterFromHeaders,
 } from './_shared/http-errors';
 import { acceptedWithoutId } from './_shared/message-id';
+import { sesWebhook } from './webhooks/ses';
 
 const PROVIDER = 'ses';
 const PACKAGE = '@aws-sdk/client-sesv2';
@@ -342,6 +343,7 @@ export function ses(_options: SesAdapterOptions = {}): Adapter<'email', SesConfi
     provider: PROVIDER,
     channel: 'email',
     configSchema: sesConfigSchema,
+    webhook: sesWebhook,
 
     async send(message: OutboundEmail, ctx: SendContext<SesConfig>): Promise<SendReceipt> {
       const { sdk, client } = await clients.get(ctx);

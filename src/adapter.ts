@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import { ProviderError } from './errors';
 import type { AdapterWebhook } from './delivery/types';
+import { ProviderError } from './errors';
 import type { Channel, DomainStatus, OutboundMessage, VerifyResult } from './types';
 
 /** Where MessagePipe writes warnings and debug lines. Nothing written here ever holds a secret. */

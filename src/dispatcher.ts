@@ -2,6 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { type AnyAdapter, defaultLogger, type Logger } from './adapter';
 import { ProviderCatalog } from './catalog';
+import { MessagesApi, SuppressionsApi } from './delivery/apis';
+import { DeliveryService, type ScreenedMessage, type SuppressionOptions } from './delivery/service';
+import { InMemoryMessageLog, isMessageLogStore, type MessageLogStore } from './delivery/store';
+import { type WebhookOptions, WebhooksApi } from './delivery/webhooks-api';
 import { MessagePipeError, type ProviderError } from './errors';
 import { type DispatcherEventName, type DispatcherEvents, Emitter } from './events';
 import type { BreakerState, CircuitBreakerOptions } from './failover/breaker';
@@ -9,10 +13,6 @@ import { sanitizeProviderError, toAttemptError } from './failover/classify';
 import { FailoverEngine, type RetryOptions } from './failover/engine';
 import type { ProviderStats } from './failover/stats';
 import { withTimeout } from './failover/timeout';
-import { MessagesApi, SuppressionsApi } from './delivery/apis';
-import { DeliveryService, type ScreenedMessage, type SuppressionOptions } from './delivery/service';
-import { InMemoryMessageLog, isMessageLogStore, type MessageLogStore } from './delivery/store';
-import { type WebhookOptions, WebhooksApi } from './delivery/webhooks-api';
 import { type DispatcherCore, type OpenedConfig, openConfig, ProvidersApi } from './providers-api';
 import { parseOrThrow } from './schemas/fields';
 import type { JsonSchema } from './schemas/json-schema';
@@ -180,7 +180,10 @@ export class Dispatcher {
 
   #requireDelivery(): DeliveryService {
     if (!this.#delivery) {
-      throw new MessagePipeError('NOT_SUPPORTED', 'This dispatcher runs without a message log (messageLog: false)');
+      throw new MessagePipeError(
+        'NOT_SUPPORTED',
+        'This dispatcher runs without a message log (messageLog: false)',
+      );
     }
     return this.#delivery;
   }

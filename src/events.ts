@@ -1,6 +1,6 @@
 import type { Logger } from './adapter';
-import type { MessagePipeError } from './errors';
 import type { DeliveryEvent } from './delivery/types';
+import type { MessagePipeError } from './errors';
 import type { BreakerState } from './failover/breaker';
 import type { Attempt, Channel, SendResult } from './types';
 

@@ -17,7 +17,9 @@ const getSchema = z.union([
 ]);
 
 /** Input of `pipe.messages.get`: a send by the idempotency key it ran under, or by its provider message id. */
-export type GetMessageInput = { projectId: string; idempotencyKey: string } | { projectId: string; messageId: string };
+export type GetMessageInput =
+  | { projectId: string; idempotencyKey: string }
+  | { projectId: string; messageId: string };
 
 /** A message's delivery state, as its events tell it. */
 export type MessageState = DeliveryEventType | 'sent';
@@ -60,7 +62,8 @@ export class MessagesApi {
       'idempotencyKey' in query
         ? await delivery.store.findSend(query.projectId, { idempotencyKey: query.idempotencyKey })
         : await delivery.store.findSend(query.projectId, { correlationId: correlationIdOf(query.messageId) });
-    const correlationId = send?.correlationId ?? ('messageId' in query ? correlationIdOf(query.messageId) : undefined);
+    const correlationId =
+      send?.correlationId ?? ('messageId' in query ? correlationIdOf(query.messageId) : undefined);
     const events = correlationId ? await delivery.store.listEvents(query.projectId, correlationId) : [];
     const own = send ? events.filter((event) => event.provider === send.provider) : events;
     if (!send && own.length === 0) throw new MessagePipeError('NOT_FOUND', 'No such message in this project');
@@ -152,7 +155,9 @@ export class SuppressionsApi {
   async check(input: SuppressionRef): Promise<SuppressionRecord | undefined> {
     const parsed = parseOrThrow(refSchema, input, 'CONFIG_INVALID', 'suppression');
     const normalised = normaliseRecipient(parsed.channel, parsed.recipient);
-    const [found] = await this.#delivery().store.findSuppressions(parsed.projectId, parsed.channel, [normalised]);
+    const [found] = await this.#delivery().store.findSuppressions(parsed.projectId, parsed.channel, [
+      normalised,
+    ]);
     return found;
   }
 
@@ -166,6 +171,8 @@ export class SuppressionsApi {
       limit,
     });
     const last = items.at(-1);
-    return items.length === limit && last ? { items, next: { channel: last.channel, recipient: last.recipient } } : { items };
+    return items.length === limit && last
+      ? { items, next: { channel: last.channel, recipient: last.recipient } }
+      : { items };
   }
 }

@@ -36,9 +36,14 @@ export function deliveryEventId(parts: {
 }): string {
   return createHash('sha256')
     .update(
-      [parts.projectId, parts.provider, parts.messageId, parts.type, parts.recipient, parts.providerTime].join(
-        '\u0000',
-      ),
+      [
+        parts.projectId,
+        parts.provider,
+        parts.messageId,
+        parts.type,
+        parts.recipient,
+        parts.providerTime,
+      ].join('\u0000'),
     )
     .digest('base64url')
     .slice(0, 32);

@@ -1,7 +1,6 @@
 import type { Logger } from '../adapter';
 import { MessagePipeError } from '../errors';
-import type { Emitter } from '../events';
-import type { DispatcherEvents } from '../events';
+import type { DispatcherEvents, Emitter } from '../events';
 import type { EmailAddress, OutboundEmail, OutboundMessage, OutboundSms, SendResult } from '../types';
 import { correlationIdOf, normaliseRecipient } from './normalise';
 import type { MessageLogStore, SentMessageRecord, SuppressionRecord } from './store';
@@ -88,7 +87,11 @@ export class DeliveryService {
    * Checks a message's recipients against the list before any provider is called: a single (or every primary)
    * recipient suppressed → `RECIPIENT_SUPPRESSED`; some of several → they are left out and listed.
    */
-  async screen(projectId: string, message: OutboundMessage, ignoreSuppression: boolean): Promise<ScreenedMessage> {
+  async screen(
+    projectId: string,
+    message: OutboundMessage,
+    ignoreSuppression: boolean,
+  ): Promise<ScreenedMessage> {
     if (message.channel === 'sms') return this.#screenSms(projectId, message, ignoreSuppression);
     return this.#screenEmail(projectId, message, ignoreSuppression);
   }
@@ -102,7 +105,8 @@ export class DeliveryService {
   }
 
   async #screenEmail(projectId: string, message: OutboundEmail, ignore: boolean): Promise<ScreenedMessage> {
-    const normalised = (list: EmailAddress[]) => list.map((address) => normaliseRecipient('email', address.email));
+    const normalised = (list: EmailAddress[]) =>
+      list.map((address) => normaliseRecipient('email', address.email));
     const to = normalised(message.to);
     const cc = normalised(message.cc);
     const bcc = normalised(message.bcc);
@@ -112,7 +116,8 @@ export class DeliveryService {
     const suppressed = new Set(suppressedList);
     const unique = [...suppressed];
     if (ignore) return { message, recipients: all, suppressionIgnored: unique };
-    const keep = (list: EmailAddress[], keys: string[]) => list.filter((_, index) => !suppressed.has(keys[index]!));
+    const keep = (list: EmailAddress[], keys: string[]) =>
+      list.filter((_, index) => !suppressed.has(keys[index]!));
     const kept = { to: keep(message.to, to), cc: keep(message.cc, cc), bcc: keep(message.bcc, bcc) };
     // Without a primary recipient left, what remains would go to copies only: refuse, like a single recipient.
     if (kept.to.length === 0) {

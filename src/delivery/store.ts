@@ -80,7 +80,11 @@ export interface MessageLogStore {
   /** Removes a recipient; resolves `false` when it was not suppressed. */
   deleteSuppression(projectId: string, channel: Channel, recipient: string): Promise<boolean>;
   /** The entries among `recipients` (normalised) that are suppressed. */
-  findSuppressions(projectId: string, channel: Channel, recipients: readonly string[]): Promise<SuppressionRecord[]>;
+  findSuppressions(
+    projectId: string,
+    channel: Channel,
+    recipients: readonly string[],
+  ): Promise<SuppressionRecord[]>;
   /** The project's entries, ordered by channel then recipient, one page at a time. */
   listSuppressions(projectId: string, page: SuppressionPage): Promise<SuppressionRecord[]>;
   /**
@@ -157,7 +161,8 @@ export class InMemoryMessageLog implements MessageLogStore {
     }
     for (const key of this.#byCorrelationId.get(`${projectId}\u0000${query.correlationId}`) ?? []) {
       const record = this.#sends.get(key);
-      if (record && (query.provider === undefined || record.provider === query.provider)) return cloneData(record);
+      if (record && (query.provider === undefined || record.provider === query.provider))
+        return cloneData(record);
     }
     return undefined;
   }

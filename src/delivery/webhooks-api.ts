@@ -103,7 +103,11 @@ export class WebhooksApi {
   /** Provider config id → project, for requests that do not name the project. */
   readonly #projectOf = new Map<string, string>();
 
-  constructor(core: DispatcherCore, delivery: () => DeliveryService | undefined, options: WebhookOptions = {}) {
+  constructor(
+    core: DispatcherCore,
+    delivery: () => DeliveryService | undefined,
+    options: WebhookOptions = {},
+  ) {
     this.#core = core;
     this.#delivery = delivery;
     this.#options = options;
@@ -270,10 +274,13 @@ export class WebhooksApi {
           ...(remoteAddress ? { remoteAddress } : {}),
         });
         if (result.status !== 200) return text(result.status, STATUS_TEXT[result.status]);
-        return new Response(JSON.stringify({ received: result.events.length, duplicates: result.duplicates }), {
-          status: 200,
-          headers: { 'content-type': 'application/json' },
-        });
+        return new Response(
+          JSON.stringify({ received: result.events.length, duplicates: result.duplicates }),
+          {
+            status: 200,
+            headers: { 'content-type': 'application/json' },
+          },
+        );
       } catch (error) {
         if (isMessagePipeError(error) && error.code === 'CONFIG_INVALID') return text(400, 'Bad Request');
         this.#core.logger.warn('Handling a webhook failed', {

@@ -36,14 +36,7 @@ const webhookTopicArns = z
 
 /** Addresses (or IPv4/IPv6 CIDR ranges) webhook requests may come from. */
 const webhookAllowedIps = z
-  .array(
-    z.union([
-      z.ipv4(),
-      z.ipv6(),
-      z.cidrv4(),
-      z.cidrv6(),
-    ]),
-  )
+  .array(z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()]))
   .min(1)
   .max(200)
   .meta({ description: 'Source IPs or CIDR ranges allowed to post delivery events; others are refused.' });

@@ -68,7 +68,11 @@ export class InMemoryProviderStore implements ProviderStore, MessageLogStore {
     return this.#log.deleteSuppression(projectId, channel, recipient);
   }
 
-  findSuppressions(projectId: string, channel: Channel, recipients: readonly string[]): Promise<SuppressionRecord[]> {
+  findSuppressions(
+    projectId: string,
+    channel: Channel,
+    recipients: readonly string[],
+  ): Promise<SuppressionRecord[]> {
     return this.#log.findSuppressions(projectId, channel, recipients);
   }
 

@@ -69,7 +69,9 @@ async function signingKey(url: string, ctx: WebhookContext<unknown>): Promise<Ke
   const pem = await response.text();
   const certificate = new X509Certificate(pem);
   const now = ctx.now();
-  if (now < Date.parse(certificate.validFrom) || now > Date.parse(certificate.validTo)) {
+  // Clocks differ: the same allowance as for signed timestamps.
+  const skew = ctx.toleranceMs;
+  if (now + skew < Date.parse(certificate.validFrom) || now - skew > Date.parse(certificate.validTo)) {
     throw new Error('The SNS signing certificate is not valid now');
   }
   const key = createPublicKey(certificate.publicKey.export({ format: 'pem', type: 'spki' }));

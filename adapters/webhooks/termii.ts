@@ -40,7 +40,9 @@ export const termiiWebhook: AdapterWebhook<TermiiConfig> = {
     if (!safeEqual(hmac('sha512', secret, request.rawBody, 'hex'), signature.trim().toLowerCase())) {
       return unauthorized('Signature does not match');
     }
-    const payload = parseJson(request.rawBody);
+    // `message_id` can be a JSON number longer than a double holds: keep its digits as text.
+    const digitsKept = request.rawBody.toString('utf8').replace(/("message_id"\s*:\s*)(\d{16,})/g, '$1"$2"');
+    const payload = parseJson(Buffer.from(digitsKept, 'utf8'));
     if (!isRecord(payload)) return unreadable('Expected a JSON object');
     return { ok: true, payload };
   },

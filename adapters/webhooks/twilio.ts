@@ -42,16 +42,17 @@ const UNSUBSCRIBED_ERROR = '21610';
 /** The URL variants twilio-node's `validateRequest` accepts: as given, without and with the default port. */
 function urlVariants(url: string): string[] {
   const variants = new Set([url]);
-  try {
-    const parsed = new URL(url);
-    const defaultPort = parsed.protocol === 'https:' ? '443' : '80';
-    const host = parsed.hostname.includes(':') ? `[${parsed.hostname}]` : parsed.hostname;
-    const rest = url.slice(url.indexOf(parsed.host) + parsed.host.length);
-    const prefix = `${parsed.protocol}//${parsed.username ? `${parsed.username}:${parsed.password}@` : ''}`;
-    variants.add(`${prefix}${host}${rest}`);
-    variants.add(`${prefix}${host}:${parsed.port || defaultPort}${rest}`);
-  } catch {
-    // Not a URL: only the text as given can match.
+  const match = /^(https?:\/\/)([^/?#]*)(.*)$/i.exec(url);
+  if (match) {
+    const [, scheme, authority, rest] = match as unknown as [string, string, string, string];
+    const at = authority.lastIndexOf('@');
+    const credentials = at >= 0 ? authority.slice(0, at + 1) : '';
+    const hostPort = authority.slice(at + 1);
+    const portMatch = /^(.*?)(?::(\d+))?$/.exec(hostPort)!;
+    const host = portMatch[1]!;
+    const defaultPort = scheme.toLowerCase() === 'https://' ? '443' : '80';
+    variants.add(`${scheme}${credentials}${host}${rest}`);
+    variants.add(`${scheme}${credentials}${host}:${portMatch[2] ?? defaultPort}${rest}`);
   }
   return [...variants];
 }

@@ -23,7 +23,8 @@ export function correlationIdOf(messageId: string): string {
 }
 
 /**
- * The content key of an event: providers resend events (SendGrid ~3 times on average, with a new `sg_event_id`
+ * The content key of an event (project, provider, message id, type, provider status, recipient, provider time):
+ * providers resend events (SendGrid ~3 times on average, with a new `sg_event_id`
  * each time — sendgrid/sendgrid-nodejs#1435), so duplicates are recognised by what they say, not by their ids.
  */
 export function deliveryEventId(parts: {
@@ -31,6 +32,8 @@ export function deliveryEventId(parts: {
   provider: string;
   messageId: string;
   type: string;
+  /** The provider's own status too: two statuses that map to one type (TEXT_BLOCKED, TEXT_SPAM) stay apart. */
+  status: string;
   recipient: string;
   providerTime: string;
 }): string {
@@ -41,6 +44,7 @@ export function deliveryEventId(parts: {
         parts.provider,
         parts.messageId,
         parts.type,
+        parts.status,
         parts.recipient,
         parts.providerTime,
       ].join('\u0000'),

@@ -207,6 +207,7 @@ export class WebhooksApi {
           provider: record.provider,
           messageId: item.messageId,
           type: item.type,
+          status: item.status,
           recipient,
           providerTime: providerTime ?? '',
         }),

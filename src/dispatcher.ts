@@ -243,9 +243,12 @@ export class Dispatcher {
     if (!isEnvelope(input)) parseOrThrow(envelopeSchema, input, 'MESSAGE_INVALID', 'message');
     const { projectId, channel, ...fields } = input;
     const prepared = await this.#prepare(projectId, channel, fields);
-    const screened: ScreenedMessage | undefined = this.#delivery
-      ? await this.#delivery.screen(projectId, prepared, options.ignoreSuppression === true)
-      : undefined;
+    let screened: ScreenedMessage | undefined;
+    if (this.#delivery) {
+      const screening = this.#delivery.screen(projectId, prepared, options.ignoreSuppression === true);
+      // Not awaited when already answered (a cached list): an await would cost every send a tick.
+      screened = screening instanceof Promise ? await screening : screening;
+    }
     const message = screened ? screened.message : prepared;
     const idempotencyKey = options.idempotencyKey ?? randomUUID();
     const base = { projectId, channel, idempotencyKey };

@@ -1,7 +1,7 @@
 import type { Logger } from '../adapter';
 import { MessagePipeError } from '../errors';
 import type { DispatcherEvents, Emitter } from '../events';
-import type { EmailAddress, OutboundEmail, OutboundMessage, OutboundSms, SendResult } from '../types';
+import type { EmailAddress, OutboundEmail, OutboundMessage, SendResult } from '../types';
 import { correlationIdOf, normaliseRecipient } from './normalise';
 import type { MessageLogStore, SentMessageRecord, SuppressionRecord } from './store';
 import { SuppressionFilter } from './suppression-filter';
@@ -85,52 +85,20 @@ export class DeliveryService {
 
   /**
    * Checks a message's recipients against the list before any provider is called: a single (or every primary)
-   * recipient suppressed → `RECIPIENT_SUPPRESSED`; some of several → they are left out and listed.
+   * recipient suppressed → `RECIPIENT_SUPPRESSED`; some of several → they are left out and listed. Answers without
+   * waiting when the list is cached (or in this process).
    */
-  async screen(
+  screen(
     projectId: string,
     message: OutboundMessage,
     ignoreSuppression: boolean,
-  ): Promise<ScreenedMessage> {
-    if (message.channel === 'sms') return this.#screenSms(projectId, message, ignoreSuppression);
-    return this.#screenEmail(projectId, message, ignoreSuppression);
-  }
-
-  async #screenSms(projectId: string, message: OutboundSms, ignore: boolean): Promise<ScreenedMessage> {
-    const recipient = normaliseRecipient('sms', message.to);
-    const suppressed = await this.filter.suppressed(projectId, 'sms', [recipient]);
-    if (suppressed.length === 0) return { message, recipients: [recipient] };
-    if (ignore) return { message, recipients: [recipient], suppressionIgnored: suppressed };
-    throw suppressedError([{ path: ['to'], message: 'The recipient is on the suppression list' }]);
-  }
-
-  async #screenEmail(projectId: string, message: OutboundEmail, ignore: boolean): Promise<ScreenedMessage> {
-    const normalised = (list: EmailAddress[]) =>
-      list.map((address) => normaliseRecipient('email', address.email));
-    const to = normalised(message.to);
-    const cc = normalised(message.cc);
-    const bcc = normalised(message.bcc);
-    const all = [...to, ...cc, ...bcc];
-    const suppressedList = await this.filter.suppressed(projectId, 'email', all);
-    if (suppressedList.length === 0) return { message, recipients: all };
-    const suppressed = new Set(suppressedList);
-    const unique = [...suppressed];
-    if (ignore) return { message, recipients: all, suppressionIgnored: unique };
-    const keep = (list: EmailAddress[], keys: string[]) =>
-      list.filter((_, index) => !suppressed.has(keys[index]!));
-    const kept = { to: keep(message.to, to), cc: keep(message.cc, cc), bcc: keep(message.bcc, bcc) };
-    // Without a primary recipient left, what remains would go to copies only: refuse, like a single recipient.
-    if (kept.to.length === 0) {
-      throw suppressedError(
-        to.map((_, index) => ({ path: ['to', index], message: 'The recipient is on the suppression list' })),
-      );
-    }
-    const screened = Object.freeze({ ...message, ...kept }) as OutboundEmail;
-    return {
-      message: screened,
-      recipients: all.filter((recipient) => !suppressed.has(recipient)),
-      suppressed: unique,
-    };
+  ): ScreenedMessage | Promise<ScreenedMessage> {
+    const parts = recipientsOf(message);
+    const known = this.filter.suppressedNow(projectId, message.channel, parts.all);
+    if (known) return decide(message, parts, known, ignoreSuppression);
+    return this.filter
+      .suppressed(projectId, message.channel, parts.all)
+      .then((found) => decide(message, parts, found, ignoreSuppression));
   }
 
   /** Records a successful send without holding the send up; a failure to record is logged, never thrown. */
@@ -148,16 +116,20 @@ export class DeliveryService {
     };
     if (screened.suppressed) record.suppressed = screened.suppressed;
     if (screened.suppressionIgnored) record.suppressionIgnored = screened.suppressionIgnored;
-    const write = this.store.recordSend(record).then(
-      () => undefined,
-      (error: unknown) =>
+    const pending = this.#pending;
+    const write: Promise<void> = this.store.recordSend(record).then(
+      () => {
+        pending.delete(write);
+      },
+      (error: unknown) => {
+        pending.delete(write);
         this.#logger.warn('Recording a send in the message log failed', {
           providerConfigId: result.providerConfigId,
           error: error instanceof Error ? error.message : String(error),
-        }),
+        });
+      },
     );
-    this.#pending.add(write);
-    void write.finally(() => this.#pending.delete(write));
+    pending.add(write);
   }
 
   /** Waits for the send records under way, so a read after a send sees it. */
@@ -214,6 +186,63 @@ export class DeliveryService {
     };
     return rules[event.type]?.() ? event.type : undefined;
   }
+}
+
+interface Recipients {
+  all: string[];
+  /** Per list, for email: the normalised form of each address, by position. */
+  to: string[];
+  cc: string[];
+  bcc: string[];
+}
+
+function recipientsOf(message: OutboundMessage): Recipients {
+  if (message.channel === 'sms') {
+    const to = [normaliseRecipient('sms', message.to)];
+    return { all: to, to, cc: [], bcc: [] };
+  }
+  const normalised = (list: EmailAddress[]) =>
+    list.map((address) => normaliseRecipient('email', address.email));
+  const to = normalised(message.to);
+  const cc = message.cc.length > 0 ? normalised(message.cc) : [];
+  const bcc = message.bcc.length > 0 ? normalised(message.bcc) : [];
+  return { all: cc.length + bcc.length > 0 ? [...to, ...cc, ...bcc] : to, to, cc, bcc };
+}
+
+function decide(
+  message: OutboundMessage,
+  parts: Recipients,
+  found: readonly string[],
+  ignore: boolean,
+): ScreenedMessage {
+  if (found.length === 0) return { message, recipients: parts.all };
+  const suppressed = new Set(found);
+  const unique = [...suppressed];
+  if (ignore) return { message, recipients: parts.all, suppressionIgnored: unique };
+  if (message.channel === 'sms') {
+    throw suppressedError([{ path: ['to'], message: 'The recipient is on the suppression list' }]);
+  }
+  const keep = (list: EmailAddress[], keys: string[]) =>
+    list.filter((_, index) => !suppressed.has(keys[index]!));
+  const kept = {
+    to: keep(message.to, parts.to),
+    cc: keep(message.cc, parts.cc),
+    bcc: keep(message.bcc, parts.bcc),
+  };
+  // Without a primary recipient left, what remains would go to copies only: refuse, like a single recipient.
+  if (kept.to.length === 0) {
+    throw suppressedError(
+      parts.to.map((_, index) => ({
+        path: ['to', index],
+        message: 'The recipient is on the suppression list',
+      })),
+    );
+  }
+  return {
+    message: Object.freeze({ ...message, ...kept }) as OutboundEmail,
+    recipients: parts.all.filter((recipient) => !suppressed.has(recipient)),
+    suppressed: unique,
+  };
 }
 
 function suppressedError(issues: { path: (string | number)[]; message: string }[]): MessagePipeError {

@@ -92,6 +92,11 @@ export interface MessageLogStore {
    * than it is willing to hold in memory). What the send-path filter is built from.
    */
   suppressedRecipients(projectId: string, channel: Channel, limit: number): Promise<string[]>;
+  /**
+   * Optional, for stores that live in this process: the suppressed recipients among `recipients`, answered
+   * synchronously, so the send path need not wait a tick.
+   */
+  suppressedNow?(projectId: string, channel: Channel, recipients: readonly string[]): string[];
 }
 
 const CAPABILITY_METHODS = [
@@ -235,6 +240,12 @@ export class InMemoryMessageLog implements MessageLogStore {
       .sort((a, b) => compare(a.channel, b.channel) || compare(a.recipient, b.recipient))
       .slice(0, Math.max(0, page.limit))
       .map((entry) => cloneData(entry));
+  }
+
+  suppressedNow(projectId: string, channel: Channel, recipients: readonly string[]): string[] {
+    const entries = this.#suppressions.get(`${projectId}\u0000${channel}`);
+    if (!entries || entries.size === 0) return [];
+    return recipients.filter((recipient) => entries.has(recipient));
   }
 
   async suppressedRecipients(projectId: string, channel: Channel, limit: number): Promise<string[]> {

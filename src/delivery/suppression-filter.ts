@@ -39,6 +39,21 @@ export class SuppressionFilter {
     this.#options = options;
   }
 
+  /**
+   * The answer without waiting, when there is one: the cached set (a stale one while a reload runs), or an
+   * in-process store's own lookup. `undefined` means "ask {@link suppressed}".
+   */
+  suppressedNow(projectId: string, channel: Channel, recipients: readonly string[]): string[] | undefined {
+    if (!this.#options.cached) return this.#store.suppressedNow?.(projectId, channel, recipients);
+    const key = `${projectId}\u0000${channel}`;
+    const entry = this.#entries.get(key);
+    if (!entry?.recipients) return undefined;
+    if (Date.now() >= entry.expiresAt && !entry.loading) this.#load(key, projectId, channel, entry);
+    const set = entry.recipients;
+    if (set.size === 0) return [];
+    return recipients.filter((recipient) => set.has(recipient));
+  }
+
   /** The recipients (normalised) among `recipients` that are suppressed. */
   async suppressed(projectId: string, channel: Channel, recipients: readonly string[]): Promise<string[]> {
     if (!this.#options.cached) return this.#read(projectId, channel, recipients);

@@ -80,6 +80,10 @@ export class InMemoryProviderStore implements ProviderStore, MessageLogStore {
     return this.#log.listSuppressions(projectId, page);
   }
 
+  suppressedNow(projectId: string, channel: Channel, recipients: readonly string[]): string[] {
+    return this.#log.suppressedNow(projectId, channel, recipients);
+  }
+
   suppressedRecipients(projectId: string, channel: Channel, limit: number): Promise<string[]> {
     return this.#log.suppressedRecipients(projectId, channel, limit);
   }

@@ -92,10 +92,12 @@ export const postmarkConfigSchema = z.strictObject({
     .min(1)
     .optional()
     .meta({ description: 'Message stream id; defaults to "outbound".' }),
-  webhookUser: z
-    .string()
-    .min(1)
-    .regex(/^[^:]*$/, { message: 'A basic auth user name cannot hold ":"' })
+  webhookUser: secret(
+    z
+      .string()
+      .min(1)
+      .regex(/^[^:]*$/, { message: 'A basic auth user name cannot hold ":"' }),
+  )
     .optional()
     .meta({ description: 'Basic auth user name set on the webhook URL, to verify delivery events.' }),
   webhookPassword: secret(z.string().min(1))

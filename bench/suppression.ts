@@ -90,10 +90,15 @@ async function sendThroughput(): Promise<BenchReport> {
       await sender({ store: new PersistentMemoryStore() }, SUPPRESSED),
     ],
   ];
-  const rates = new Map<Dispatcher, number[]>(variants.map(([, , pipe]) => [pipe, []]));
+  // Wall-clock rates swing with whatever else the shared machine runs; the CPU time a send takes is what the feature
+  // adds, so the ratio is taken on sends per CPU second, with wall-clock rates beside it.
+  const rates = new Map<Dispatcher, { wall: number[]; cpu: number[] }>(
+    variants.map(([, , pipe]) => [pipe, { wall: [], cpu: [] }]),
+  );
   for (let round = 0; round < ROUNDS; round++) {
     for (const [, , pipe] of variants) {
-      const rate = await throughput(SENDS, (index) =>
+      const cpuBefore = process.cpuUsage();
+      const wall = await throughput(SENDS, (index) =>
         pipe.send({
           projectId: PROJECT,
           channel: 'email',
@@ -102,17 +107,26 @@ async function sendThroughput(): Promise<BenchReport> {
           text: 'x',
         }),
       );
-      rates.get(pipe)!.push(rate);
+      const cpu = process.cpuUsage(cpuBefore);
+      rates.get(pipe)!.wall.push(wall);
+      rates.get(pipe)!.cpu.push(SENDS / ((cpu.user + cpu.system) / 1e6));
     }
   }
   const rows = variants.map(([store, name, pipe]) => {
-    const baseline = median(rates.get(variants.find(([other]) => other === store)![2])!);
-    const rate = median(rates.get(pipe)!);
-    return { store, variant: name, 'sends/s': Math.round(rate), 'ratio vs off': round(rate / baseline, 3) };
+    const baseline = rates.get(variants.find(([other]) => other === store)![2])!;
+    const own = rates.get(pipe)!;
+    return {
+      store,
+      variant: name,
+      'sends/s (wall)': Math.round(median(own.wall)),
+      'sends per CPU-s': Math.round(median(own.cpu)),
+      'ratio vs off (CPU)': round(median(own.cpu) / median(baseline.cpu), 3),
+      'ratio vs off (wall)': round(median(own.wall) / median(baseline.wall), 3),
+    };
   });
   for (const [, , pipe] of variants) await pipe.close();
   const worst = Math.min(
-    ...rows.filter((row) => !row.variant.startsWith('feature off')).map((row) => row['ratio vs off']),
+    ...rows.filter((row) => !row.variant.startsWith('feature off')).map((row) => row['ratio vs off (CPU)']),
   );
   return {
     title: `Send throughput with the suppression check (${SENDS} sequential sends, median of ${ROUNDS} rounds)`,

@@ -26,6 +26,7 @@ const shared: Options = {
     index: 'src/index.ts',
     testing: 'src/testing/index.ts',
     queue: 'src/queue/index.ts',
+    webhooks: 'adapters/webhooks/index.ts',
     'stores/postgres': 'src/stores/postgres/index.ts',
     ...Object.fromEntries(adapterNames.map((name) => [`adapters/${name}`, `adapters/${name}.ts`])),
   },

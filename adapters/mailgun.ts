@@ -33,6 +33,7 @@ import {
   isNetworkErrorCode,
 } from './_shared/http-errors';
 import { acceptedWithoutId } from './_shared/message-id';
+import { mailgunWebhook } from './webhooks/mailgun';
 
 const PROVIDER = 'mailgun';
 const PACKAGE = 'mailgun.js';
@@ -276,6 +277,7 @@ export function mailgun(_options: MailgunAdapterOptions = {}): Adapter<'email', 
     provider: PROVIDER,
     channel: 'email',
     configSchema: mailgunConfigSchema,
+    webhook: mailgunWebhook,
 
     async send(message: OutboundEmail, ctx: SendContext<MailgunConfig>) {
       const client = await clients.get({

@@ -40,6 +40,7 @@ import {
   retryAfterFromHeaders,
 } from './_shared/http-errors';
 import { acceptedWithoutId } from './_shared/message-id';
+import { postmarkWebhook } from './webhooks/postmark';
 
 const PROVIDER = 'postmark';
 const PACKAGE = 'postmark';
@@ -389,6 +390,7 @@ export function postmark(_options: PostmarkAdapterOptions = {}): Adapter<'email'
     provider: PROVIDER,
     channel: 'email',
     configSchema: postmarkConfigSchema,
+    webhook: postmarkWebhook,
 
     async send(message: OutboundEmail, ctx: SendContext<PostmarkConfig>): Promise<SendReceipt> {
       const client = await clients.get(ctx);

@@ -38,6 +38,7 @@ import {
   retryAfterFromHeaders,
 } from './_shared/http-errors';
 import { acceptedWithoutId } from './_shared/message-id';
+import { sendgridWebhook } from './webhooks/sendgrid';
 
 const PROVIDER = 'sendgrid';
 const PACKAGE = '@sendgrid/client';
@@ -304,6 +305,7 @@ export function sendgrid(_options: SendgridAdapterOptions = {}): Adapter<'email'
     provider: PROVIDER,
     channel: 'email',
     configSchema: sendgridConfigSchema,
+    webhook: sendgridWebhook,
 
     async send(message: OutboundEmail, ctx: SendContext<SendgridConfig>) {
       const pooled = await clients.get(ctx);

@@ -49,6 +49,7 @@ import {
 } from './_shared/http-errors';
 import { acceptedWithoutId } from './_shared/message-id';
 import { cannotCheck } from './_shared/verify';
+import { sesWebhook } from './webhooks/ses';
 
 const PROVIDER = 'ses';
 const PACKAGE = '@aws-sdk/client-sesv2';
@@ -383,6 +384,7 @@ export function ses(_options: SesAdapterOptions = {}): Adapter<'email', SesConfi
     provider: PROVIDER,
     channel: 'email',
     configSchema: sesConfigSchema,
+    webhook: sesWebhook,
 
     async send(message: OutboundEmail, ctx: SendContext<SesConfig>): Promise<SendReceipt> {
       const { sdk, client } = await clients.get(ctx);

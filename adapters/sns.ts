@@ -46,6 +46,7 @@ import {
 } from './_shared/http-errors';
 import { acceptedWithoutId } from './_shared/message-id';
 import { cannotCheck } from './_shared/verify';
+import { snsWebhook } from './webhooks/sns';
 
 const PROVIDER = 'sns';
 const PACKAGE = '@aws-sdk/client-sns';
@@ -261,6 +262,7 @@ export function sns(): Adapter<'sms', SnsConfig> {
     provider: PROVIDER,
     channel: 'sms',
     configSchema: snsConfigSchema,
+    webhook: snsWebhook,
 
     async send(message: OutboundSms, ctx: SendContext<SnsConfig>) {
       // The core validated `to` as E.164; checked again because a custom caller may hand the adapter anything.

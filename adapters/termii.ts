@@ -48,6 +48,7 @@ import {
   retryAfterFromHeaders,
 } from './_shared/http-errors';
 import { acceptedWithoutId } from './_shared/message-id';
+import { termiiWebhook } from './webhooks/termii';
 
 const PROVIDER = 'termii';
 
@@ -313,6 +314,7 @@ export function termii(): Adapter<'sms', TermiiConfig> {
     provider: PROVIDER,
     channel: 'sms',
     configSchema: termiiConfigSchema,
+    webhook: termiiWebhook,
 
     async send(message: OutboundSms, ctx: SendContext<TermiiConfig>) {
       const payload = toTermiiPayload(message, ctx.config);

@@ -53,6 +53,7 @@ import {
   isNetworkErrorCode,
   retryAfterFromHeaders,
 } from './_shared/http-errors';
+import { twilioWebhook } from './webhooks/twilio';
 
 const PROVIDER = 'twilio';
 const PACKAGE = 'twilio';
@@ -329,6 +330,7 @@ export function twilio(): Adapter<'sms', TwilioConfig> {
     provider: PROVIDER,
     channel: 'sms',
     configSchema: twilioConfigSchema,
+    webhook: twilioWebhook,
 
     async send(message: OutboundSms, ctx: SendContext<TwilioConfig>) {
       // The core validated `to` as E.164; checked again because a custom caller may hand the adapter anything.

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { AdapterWebhook } from './delivery/types';
 import { ProviderError } from './errors';
 import { RecordMap } from './record-map';
 import type { Channel, DomainStatus, OutboundMessage, VerifyResult } from './types';
@@ -75,6 +76,8 @@ export interface Adapter<C extends Channel = Channel, Config = Record<string, un
   release?(providerConfigId: string, projectId: string): Promise<void> | void;
   /** Releases every resource (clients, pooled connections). */
   close?(): Promise<void> | void;
+  /** Delivery events: how this provider's webhooks are verified and normalised (see `pipe.webhooks`). */
+  readonly webhook?: AdapterWebhook<Config>;
 }
 
 /** An adapter of any channel and config, as the dispatcher holds it. */
@@ -90,6 +93,7 @@ export interface AdapterDefinition<C extends Channel, S extends z.ZodType> {
   domains?(config: z.output<S>, ctx: AdapterCallContext): Promise<DomainStatus[]>;
   release?(providerConfigId: string, projectId: string): Promise<void> | void;
   close?(): Promise<void> | void;
+  webhook?: AdapterWebhook<z.output<S>>;
 }
 
 /**

@@ -2,6 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { type AnyAdapter, defaultLogger, type Logger } from './adapter';
 import { ProviderCatalog } from './catalog';
+import { MessagesApi, SuppressionsApi } from './delivery/apis';
+import { DeliveryService, type ScreenedMessage, type SuppressionOptions } from './delivery/service';
+import { InMemoryMessageLog, isMessageLogStore, type MessageLogStore } from './delivery/store';
+import { type WebhookOptions, WebhooksApi } from './delivery/webhooks-api';
 import { MessagePipeError, type ProviderError } from './errors';
 import { type DispatcherEventName, type DispatcherEvents, Emitter } from './events';
 import type { BreakerSnapshot, BreakerState, CircuitBreakerOptions } from './failover/breaker';
@@ -31,7 +35,7 @@ import {
 } from './schemas/message';
 import type { SecretsOptions } from './sealing';
 import { SendersApi } from './senders-api';
-import type { ProviderCacheOptions } from './store/caching';
+import { CachingProviderStore, DEFAULT_CACHE_TTL_MS, type ProviderCacheOptions } from './store/caching';
 import { setUpStorage } from './store/setup';
 import type { ProviderStore } from './store/types';
 import { type SendSpan, Tracing, type TracingOptions } from './telemetry';
@@ -84,6 +88,16 @@ export interface DispatcherOptions {
    * go on untraced and the logger gets one warning (observability never refuses a send).
    */
   tracing?: boolean | TracingOptions;
+  /**
+   * Where sends, their delivery events and the suppression list are kept. Defaults to `store` when it implements
+   * {@link MessageLogStore} (the memory and PostgreSQL stores do), else to memory. `false` turns off the message
+   * log, the suppression list and its check on the send path (webhooks still verify and normalise).
+   */
+  messageLog?: MessageLogStore | false;
+  /** The suppression list: which delivery events suppress a recipient, and how the send path caches it. */
+  suppression?: SuppressionOptions;
+  /** Webhook verification: the fetch SNS certificates go through, replay cache, clock, SNS confirmations. */
+  webhooks?: WebhookOptions;
 }
 
 /** An email to send: the message fields plus the project it belongs to. */
@@ -105,6 +119,11 @@ export interface SendOptions {
    * under way. A signal already aborted ends the send with `ABORTED` before the store is read.
    */
   signal?: AbortSignal;
+  /**
+   * Sends to suppressed recipients anyway (a password reset to an address that once bounced). The override is
+   * recorded in the message log and on the result (`suppressionIgnored`).
+   */
+  ignoreSuppression?: boolean;
 }
 
 const envelopeSchema = z.looseObject({
@@ -131,6 +150,12 @@ export class Dispatcher {
   readonly providers: ProvidersApi;
   /** Sender configuration per project and channel. */
   readonly senders: SendersApi;
+  /** Provider webhooks in: `handle` (raw request → verified events) and `fetchHandler` (`Request → Response`). */
+  readonly webhooks: WebhooksApi;
+  /** A send and its delivery events. */
+  readonly messages: MessagesApi;
+  /** The project's suppression list, checked by every send. */
+  readonly suppressions: SuppressionsApi;
 
   readonly #core: DispatcherCore;
   readonly #events: Emitter<DispatcherEvents>;
@@ -141,6 +166,7 @@ export class Dispatcher {
    * the stored secrets text too, so a record changed by another process is opened again.
    */
   readonly #openedConfigs = new RecordMap<OpenedEntry>();
+  readonly #delivery: DeliveryService | undefined;
   #closed = false;
 
   constructor(options: DispatcherOptions) {
@@ -172,6 +198,20 @@ export class Dispatcher {
       : undefined;
     this.providers = new ProvidersApi(this.#core);
     this.senders = new SendersApi(this.#core.store);
+    this.#delivery = createDelivery(options, store, this.#events, logger);
+    this.webhooks = new WebhooksApi(this.#core, () => this.#delivery, options.webhooks);
+    this.messages = new MessagesApi(() => this.#requireDelivery());
+    this.suppressions = new SuppressionsApi(() => this.#requireDelivery());
+  }
+
+  #requireDelivery(): DeliveryService {
+    if (!this.#delivery) {
+      throw new MessagePipeError(
+        'NOT_SUPPORTED',
+        'This dispatcher runs without a message log (messageLog: false)',
+      );
+    }
+    return this.#delivery;
   }
 
   /** Subscribes to a dispatcher event; returns the function that unsubscribes. */
@@ -246,7 +286,14 @@ export class Dispatcher {
     // The deadline starts now: a store that stalls spends the send's budget, never more.
     const deadline = this.#engine.deadlineFromNow();
     const [sender, records] = await this.#readStore(projectId, channel, deadline, signal);
-    const message = this.#prepare(channel, parsed, sender);
+    const prepared = this.#prepare(channel, parsed, sender);
+    let screened: ScreenedMessage | undefined;
+    if (this.#delivery) {
+      const screening = this.#delivery.screen(projectId, prepared, options.ignoreSuppression === true);
+      // Not awaited when already answered (a cached list): an await would cost every send a tick.
+      screened = screening instanceof Promise ? await screening : screening;
+    }
+    const message = screened ? screened.message : prepared;
     const base = { projectId, channel, idempotencyKey };
 
     const candidates = records.filter((record) => record.enabled && record.credentials.status !== 'invalid');
@@ -286,6 +333,11 @@ export class Dispatcher {
           : {}),
         attempts: outcome.attempts,
       };
+      if (screened) {
+        if (screened.suppressed) result.suppressed = screened.suppressed;
+        if (screened.suppressionIgnored) result.suppressionIgnored = screened.suppressionIgnored;
+        this.#delivery!.recordSend(projectId, screened, result);
+      }
       span?.end(result);
       this.#events.emit('send:success', { ...base, result });
       return result;
@@ -299,6 +351,7 @@ export class Dispatcher {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#delivery?.flush();
     await Promise.all(this.#core.catalog.adapters().map(async (adapter) => adapter.close?.()));
   }
 
@@ -487,6 +540,21 @@ interface OpenedEntry {
   /** `configRevision` of the adapter's send context, made once per revision rather than per send. */
   revision: string;
   opened: OpenedConfig;
+}
+
+/** The message log the dispatcher keeps sends, events and suppressions in, and how its send-path check caches. */
+function createDelivery(
+  options: DispatcherOptions,
+  store: ProviderStore,
+  events: Emitter<DispatcherEvents>,
+  logger: Logger,
+): DeliveryService | undefined {
+  if (options.messageLog === false) return undefined;
+  const cached = store instanceof CachingProviderStore;
+  const given = cached ? store.inner : store;
+  const log = options.messageLog ?? (isMessageLogStore(given) ? given : new InMemoryMessageLog());
+  const ttlMs = (options.cache ? options.cache.ttlMs : undefined) ?? DEFAULT_CACHE_TTL_MS;
+  return new DeliveryService(log, { ...options.suppression, cached, ttlMs }, events, logger);
 }
 
 function isEnvelope(input: unknown): input is SendInput {

@@ -1,4 +1,5 @@
 import type { Logger } from './adapter';
+import type { DeliveryEvent } from './delivery/types';
 import type { MessagePipeError } from './errors';
 import type { BreakerState } from './failover/breaker';
 import type { Attempt, Channel, SendResult } from './types';
@@ -30,6 +31,8 @@ export interface DispatcherEvents {
   'breaker:half-open': BreakerEvent;
   /** A provider config's circuit closed again after a successful probe. */
   'breaker:close': BreakerEvent;
+  /** A verified delivery event arrived by webhook; fires once per distinct event (duplicates are dropped). */
+  delivery: DeliveryEvent;
 }
 
 /** Payload of the circuit breaker events. */

@@ -12,6 +12,50 @@ export {
   type SendReceipt,
 } from './adapter';
 export {
+  type AddSuppressionInput,
+  type GetMessageInput,
+  type ListSuppressionsInput,
+  type MessageState,
+  MessagesApi,
+  type MessageView,
+  type SuppressionList,
+  type SuppressionRef,
+  SuppressionsApi,
+} from './delivery/apis';
+export { correlationIdOf, normaliseRecipient } from './delivery/normalise';
+export type { AutoSuppressPolicy, SuppressionOptions } from './delivery/service';
+export {
+  compareDeliveryEvents,
+  InMemoryMessageLog,
+  isMessageLogStore,
+  type MessageLogStore,
+  type SentMessageQuery,
+  type SentMessageRecord,
+  type SuppressionPage,
+  type SuppressionReason,
+  type SuppressionRecord,
+} from './delivery/store';
+export type {
+  AdapterWebhook,
+  DeliveryEvent,
+  DeliveryEventType,
+  PendingSubscription,
+  ProviderDeliveryEvent,
+  ReplayCache,
+  WebhookCache,
+  WebhookContext,
+  WebhookRequest,
+  WebhookVerdict,
+} from './delivery/types';
+export {
+  type FetchHandlerOptions,
+  MemoryReplayCache,
+  type WebhookInput,
+  type WebhookOptions,
+  type WebhookResult,
+  WebhooksApi,
+} from './delivery/webhooks-api';
+export {
   Dispatcher,
   type DispatcherOptions,
   type EmailSendInput,

@@ -576,7 +576,7 @@ function toCredentialState(verdict: VerifyResult): CredentialState {
 }
 
 /** Scrubs secret values out of any string in data an adapter returned (reasons, domain details). */
-function scrubDeep<T>(value: T, secrets: string[]): T {
+export function scrubDeep<T>(value: T, secrets: string[]): T {
   if (secrets.length === 0) return value;
   const json = JSON.stringify(value);
   if (json === undefined || !secrets.some((secret) => secret.length >= 4 && json.includes(secret)))

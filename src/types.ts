@@ -172,6 +172,10 @@ export interface SendResult {
   rejectedRecipients?: string[];
   /** Every attempt in order, the successful one last. */
   attempts: Attempt[];
+  /** Recipients left out because they are on the suppression list (normalised). */
+  suppressed?: string[];
+  /** Suppressed recipients sent to anyway, under `ignoreSuppression: true`. */
+  suppressionIgnored?: string[];
 }
 
 /**

@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { Dispatcher, generateSecretKey, type SecretsOptions } from 'messagepipe';
-import { createMockAdapter, providerStoreConformance, sampleRecord, scanAll } from 'messagepipe/testing';
+import {
+  createMockAdapter,
+  messageLogStoreConformance,
+  providerStoreConformance,
+  sampleRecord,
+  scanAll,
+} from 'messagepipe/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, POSTGRES_MIGRATIONS, PostgresProviderStore } from '../src/stores/postgres/index';
@@ -30,7 +36,7 @@ describe.skipIf(!canRun)('PostgresProviderStore on a throwaway PostgreSQL cluste
     cluster = await startPostgres();
     pool = new pg.Pool({ connectionString: cluster.connectionString, max: 8 });
     pool.on('error', () => undefined); // idle connections dropped when the cluster stops
-    expect(await migrate(pool)).toEqual({ applied: ['0001_init'] });
+    expect(await migrate(pool)).toEqual({ applied: ['0001_init', '0002_delivery'] });
   }, 90_000);
 
   afterAll(async () => {
@@ -39,7 +45,9 @@ describe.skipIf(!canRun)('PostgresProviderStore on a throwaway PostgreSQL cluste
   }, 30_000);
 
   async function emptyStore(): Promise<PostgresProviderStore> {
-    await pool.query('TRUNCATE messagepipe_providers, messagepipe_senders');
+    await pool.query(
+      'TRUNCATE messagepipe_providers, messagepipe_senders, messagepipe_messages, messagepipe_delivery_events, messagepipe_suppressions',
+    );
     return new PostgresProviderStore({ pool });
   }
 
@@ -58,6 +66,10 @@ describe.skipIf(!canRun)('PostgresProviderStore on a throwaway PostgreSQL cluste
     for (const check of providerStoreConformance({ create: emptyStore })) it(check.name, check.run);
   });
 
+  describe('message log conformance', () => {
+    for (const check of messageLogStoreConformance({ create: emptyStore })) it(check.name, check.run);
+  });
+
   it('keeps record fields it has no column for', async () => {
     const store = await emptyStore();
     const record = Object.assign(sampleRecord(), { weight: 3, futureField: { nested: ['x'] } });
@@ -71,7 +83,9 @@ describe.skipIf(!canRun)('PostgresProviderStore on a throwaway PostgreSQL cluste
     for (const each of pools) each.on('error', () => undefined);
     try {
       const results = await Promise.all(pools.map((each) => migrate(each)));
-      expect(results.filter((result) => result.applied.length > 0)).toEqual([{ applied: ['0001_init'] }]);
+      expect(results.filter((result) => result.applied.length > 0)).toEqual([
+        { applied: ['0001_init', '0002_delivery'] },
+      ]);
       expect(await migrate(pools[0]!)).toEqual({ applied: [] });
       const client = new pg.Client({ connectionString: url });
       await client.connect();
@@ -81,9 +95,12 @@ describe.skipIf(!canRun)('PostgresProviderStore on a throwaway PostgreSQL cluste
           "SELECT tablename FROM pg_tables WHERE tablename LIKE 'messagepipe_%' ORDER BY tablename",
         );
         expect(tables.rows.map((row: { tablename: string }) => row.tablename)).toEqual([
+          'messagepipe_delivery_events',
+          'messagepipe_messages',
           'messagepipe_migrations',
           'messagepipe_providers',
           'messagepipe_senders',
+          'messagepipe_suppressions',
         ]);
       } finally {
         await client.end();

@@ -6,13 +6,13 @@ import { markedPathsOf, secretPathsOf } from '../src/schemas/json-schema';
 import { channelOf, PROJECT, sampleConfigs } from './helpers';
 
 const expectedSecrets: Record<keyof typeof sampleConfigs, string[]> = {
-  sendgrid: ['apiKey'],
-  mailgun: ['apiKey'],
-  postmark: ['serverToken', 'accountToken'],
+  sendgrid: ['apiKey', 'webhookPublicKey'],
+  mailgun: ['apiKey', 'webhookSigningKey'],
+  postmark: ['serverToken', 'accountToken', 'webhookUser', 'webhookPassword'],
   ses: ['secretAccessKey', 'sessionToken'],
   smtp: ['auth.pass'],
   twilio: ['authToken', 'apiKeySecret'],
-  termii: ['apiKey'],
+  termii: ['apiKey', 'webhookSecret'],
   sns: ['secretAccessKey', 'sessionToken'],
 };
 

@@ -30,6 +30,7 @@ const EVENT_NAMES: Record<DispatcherEventName, true> = {
   'breaker:open': true,
   'breaker:half-open': true,
   'breaker:close': true,
+  delivery: true,
 };
 
 /** Everything the test can capture of one dispatcher: results, errors, events, log lines, process warnings. */

@@ -9,6 +9,10 @@ export default defineConfig({
         replacement: fileURLToPath(new URL('../src/testing/index.ts', import.meta.url)),
       },
       {
+        find: /^messagepipe\/webhooks$/,
+        replacement: fileURLToPath(new URL('../adapters/webhooks/index.ts', import.meta.url)),
+      },
+      {
         find: /^messagepipe\/adapters\/(.*)$/,
         replacement: fileURLToPath(new URL('../adapters/$1.ts', import.meta.url)),
       },

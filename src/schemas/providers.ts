@@ -23,6 +23,24 @@ const awsCredentials = {
   region: awsRegion,
 };
 
+/** SNS topics whose notifications a webhook accepts (SES events, SMS events): anything else is refused. */
+const webhookTopicArns = z
+  .array(
+    z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$/, {
+      message: 'Expected an SNS topic ARN such as arn:aws:sns:eu-west-1:123456789012:ses-events',
+    }),
+  )
+  .min(1)
+  .max(100)
+  .meta({ description: 'SNS topic ARNs delivery events may come from; others are refused.' });
+
+/** Addresses (or IPv4/IPv6 CIDR ranges) webhook requests may come from. */
+const webhookAllowedIps = z
+  .array(z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()]))
+  .min(1)
+  .max(200)
+  .meta({ description: 'Source IPs or CIDR ranges allowed to post delivery events; others are refused.' });
+
 /** SendGrid: `POST /v3/mail/send` with a Bearer API key that has the `mail.send` scope. */
 export const sendgridConfigSchema = z.strictObject({
   apiKey: secret(z.string().min(1)).meta({ description: 'API key with the mail.send scope.' }),
@@ -33,6 +51,10 @@ export const sendgridConfigSchema = z.strictObject({
     .boolean()
     .optional()
     .meta({ description: 'Validate requests without delivering (mail_settings.sandbox_mode).' }),
+  // Delivery events (webhooks): see README "Delivery events".
+  webhookPublicKey: secret(z.string().min(1))
+    .optional()
+    .meta({ description: 'Signed Event Webhook verification key (base64 SPKI), to verify delivery events.' }),
   endpoint: endpoint.optional(),
   timeoutMs: timeoutMs.optional(),
 });
@@ -52,6 +74,9 @@ export const mailgunConfigSchema = z.strictObject({
     .optional()
     .meta({ description: 'eu uses api.eu.mailgun.net.' }),
   testMode: z.boolean().optional().meta({ description: 'Accept without delivering (o:testmode).' }),
+  webhookSigningKey: secret(z.string().min(1))
+    .optional()
+    .meta({ description: 'HTTP webhook signing key, to verify delivery events.' }),
   endpoint: endpoint.optional(),
   timeoutMs: timeoutMs.optional(),
 });
@@ -67,6 +92,18 @@ export const postmarkConfigSchema = z.strictObject({
     .min(1)
     .optional()
     .meta({ description: 'Message stream id; defaults to "outbound".' }),
+  webhookUser: secret(
+    z
+      .string()
+      .min(1)
+      .regex(/^[^:]*$/, { message: 'A basic auth user name cannot hold ":"' }),
+  )
+    .optional()
+    .meta({ description: 'Basic auth user name set on the webhook URL, to verify delivery events.' }),
+  webhookPassword: secret(z.string().min(1))
+    .optional()
+    .meta({ description: 'Basic auth password set on the webhook URL, to verify delivery events.' }),
+  webhookAllowedIps: webhookAllowedIps.optional(),
   endpoint: endpoint.optional(),
   timeoutMs: timeoutMs.optional(),
 });
@@ -79,6 +116,7 @@ export const sesConfigSchema = z.strictObject({
     .min(1)
     .optional()
     .meta({ description: 'Configuration set for event publishing.' }),
+  webhookTopicArns: webhookTopicArns.optional(),
   endpoint: endpoint.optional(),
   timeoutMs: timeoutMs.optional(),
 });
@@ -154,6 +192,13 @@ export const twilioConfigSchema = z
     edge: credentialTarget(z.string().min(1))
       .optional()
       .meta({ description: 'Twilio edge location, e.g. dublin.' }),
+    webhookUrl: z
+      .url({ protocol: /^https?$/, message: 'Expected an http(s) URL' })
+      .optional()
+      .meta({
+        description:
+          'The public URL Twilio calls for status callbacks, when a proxy rewrites it; it is what Twilio signs.',
+      }),
     endpoint: endpoint.optional(),
     timeoutMs: timeoutMs.optional(),
   })
@@ -198,6 +243,9 @@ export const termiiConfigSchema = z.strictObject({
     .enum(['generic', 'dnd', 'whatsapp'])
     .optional()
     .meta({ description: 'Termii route; dnd reaches numbers on do-not-disturb.' }),
+  webhookSecret: secret(z.string().min(1))
+    .optional()
+    .meta({ description: 'Key Termii signs delivery reports with (X-Termii-Signature).' }),
   endpoint: endpoint.optional().meta({
     description: 'Your account base URL from the Termii dashboard; defaults to https://v3.api.termii.com.',
   }),
@@ -213,6 +261,7 @@ export const snsConfigSchema = z.strictObject({
     .optional()
     .meta({ description: 'Defaults to Transactional.' }),
   originationNumber: e164.optional(),
+  webhookTopicArns: webhookTopicArns.optional(),
   endpoint: endpoint.optional(),
   timeoutMs: timeoutMs.optional(),
 });

@@ -1,3 +1,12 @@
+import {
+  InMemoryMessageLog,
+  type MessageLogStore,
+  type SentMessageQuery,
+  type SentMessageRecord,
+  type SuppressionPage,
+  type SuppressionRecord,
+} from '../delivery/store';
+import type { DeliveryEvent } from '../delivery/types';
 import { MessagePipeError } from '../errors';
 import type { Channel, SenderConfig, StoredProviderRecord } from '../types';
 import { cloneData } from './clone';
@@ -16,11 +25,68 @@ export function compareProviderRecords(a: StoredProviderRecord, b: StoredProvide
  * The default store: records live in this process and vanish with it. Good for tests, demos and apps whose
  * providers are configured in code at start-up.
  */
-export class InMemoryProviderStore implements ProviderStore {
+export class InMemoryProviderStore implements ProviderStore, MessageLogStore {
   /** Records live only as long as this process. */
   readonly persistent: boolean = false;
   readonly #providers = new Map<string, Map<string, StoredProviderRecord>>();
   readonly #senders = new Map<string, SenderConfig>();
+  /** The message log and suppression list (the `MessageLogStore` capability). */
+  readonly #log = new InMemoryMessageLog();
+
+  async findProvider(id: string): Promise<StoredProviderRecord | undefined> {
+    let found: StoredProviderRecord | undefined;
+    for (const project of this.#providers.values()) {
+      const record = project.get(id);
+      if (!record) continue;
+      if (found) return undefined;
+      found = record;
+    }
+    return found && cloneData(found);
+  }
+
+  recordSend(record: SentMessageRecord): Promise<void> {
+    return this.#log.recordSend(record);
+  }
+
+  findSend(projectId: string, query: SentMessageQuery): Promise<SentMessageRecord | undefined> {
+    return this.#log.findSend(projectId, query);
+  }
+
+  recordEvent(event: DeliveryEvent): Promise<boolean> {
+    return this.#log.recordEvent(event);
+  }
+
+  listEvents(projectId: string, correlationId: string): Promise<DeliveryEvent[]> {
+    return this.#log.listEvents(projectId, correlationId);
+  }
+
+  putSuppression(record: SuppressionRecord): Promise<void> {
+    return this.#log.putSuppression(record);
+  }
+
+  deleteSuppression(projectId: string, channel: Channel, recipient: string): Promise<boolean> {
+    return this.#log.deleteSuppression(projectId, channel, recipient);
+  }
+
+  findSuppressions(
+    projectId: string,
+    channel: Channel,
+    recipients: readonly string[],
+  ): Promise<SuppressionRecord[]> {
+    return this.#log.findSuppressions(projectId, channel, recipients);
+  }
+
+  listSuppressions(projectId: string, page: SuppressionPage): Promise<SuppressionRecord[]> {
+    return this.#log.listSuppressions(projectId, page);
+  }
+
+  suppressedNow(projectId: string, channel: Channel, recipients: readonly string[]): string[] {
+    return this.#log.suppressedNow(projectId, channel, recipients);
+  }
+
+  suppressedRecipients(projectId: string, channel: Channel, limit: number): Promise<string[]> {
+    return this.#log.suppressedRecipients(projectId, channel, limit);
+  }
 
   async insertProvider(record: StoredProviderRecord): Promise<void> {
     const project = this.#project(record.projectId);

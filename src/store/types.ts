@@ -50,6 +50,11 @@ export interface ProviderStore {
    * `page.after`, at most `page.limit` of them. An empty page means the end.
    */
   scanProviders(page: ProviderScanPage): Promise<StoredProviderRecord[]>;
+  /**
+   * Optional: the record with this id in whichever project holds it (webhook URLs name only the provider config
+   * id). Resolves `undefined` when none, or more than one, has it. Without it, the dispatcher scans.
+   */
+  findProvider?(id: string): Promise<StoredProviderRecord | undefined>;
   /** Deletes a record; resolves `false` when there was none. */
   deleteProvider(projectId: string, id: string): Promise<boolean>;
   /** The project's sender configuration for a channel. */

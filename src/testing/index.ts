@@ -9,8 +9,12 @@ export {
 } from './mock-adapter';
 export {
   type ConformanceCase,
+  type MessageLogConformanceOptions,
+  messageLogStoreConformance,
   providerStoreConformance,
   type StoreConformanceOptions,
+  sampleDeliveryEvent,
   sampleRecord,
+  sampleSend,
   scanAll,
 } from './store-conformance';

@@ -2,10 +2,15 @@ import assert from 'node:assert/strict';
 import {
   type Channel,
   compareProviderRecords,
+  type DeliveryEvent,
+  type MessageLogStore,
   type ProviderCursor,
   type ProviderStore,
   type SenderConfig,
+  type SentMessageRecord,
   type StoredProviderRecord,
+  type SuppressionPage,
+  type SuppressionRecord,
 } from 'messagepipe';
 
 /** One named check of the conformance suite, runnable under any test framework. */
@@ -536,6 +541,257 @@ export function providerStoreConformance<S extends ProviderStore>(
       'says whether it is persistent with a boolean, if at all',
       async (store) => {
         assert.ok(store.persistent === undefined || typeof store.persistent === 'boolean');
+      },
+    ],
+  ];
+
+  return cases.map(([name, body]) => ({ name, run: withStore(body) }));
+}
+
+/** Options of {@link messageLogStoreConformance}. */
+export interface MessageLogConformanceOptions {
+  /** Returns an empty store. Called once per case. */
+  create: () => MessageLogStore | Promise<MessageLogStore>;
+  /** Called after each case with the store it used. */
+  destroy?: (store: MessageLogStore) => void | Promise<void>;
+}
+
+/** A send record for tests; override any field. */
+export function sampleSend(overrides: Partial<SentMessageRecord> = {}): SentMessageRecord {
+  sequence++;
+  return {
+    projectId: 'project-a',
+    channel: 'email',
+    providerConfigId: 'config-1',
+    provider: 'sendgrid',
+    messageId: `msg-${sequence}`,
+    correlationId: `msg-${sequence}`,
+    idempotencyKey: `key-${sequence}`,
+    recipients: ['ann@example.test'],
+    sentAt: new Date(Date.UTC(2026, 0, 1, 0, 0, 0, sequence % 1000)).toISOString(),
+    ...overrides,
+  };
+}
+
+/** A delivery event for tests; override any field. */
+export function sampleDeliveryEvent(overrides: Partial<DeliveryEvent> = {}): DeliveryEvent {
+  sequence++;
+  return {
+    id: `event-${sequence.toString().padStart(6, '0')}`,
+    type: 'delivered',
+    status: 'delivered',
+    provider: 'sendgrid',
+    providerConfigId: 'config-1',
+    projectId: 'project-a',
+    channel: 'email',
+    messageId: 'msg-1',
+    recipient: 'ann@example.test',
+    at: '2026-01-01T00:00:10.000Z',
+    receivedAt: '2026-01-01T00:00:11.000Z',
+    raw: { event: 'delivered', nested: { list: [1, 'two', null], ünïcødé: true } },
+    ...overrides,
+  };
+}
+
+function sampleSuppression(overrides: Partial<SuppressionRecord> = {}): SuppressionRecord {
+  return {
+    projectId: 'project-a',
+    channel: 'email',
+    recipient: 'ann@example.test',
+    reason: 'bounced',
+    source: 'event',
+    eventType: 'bounced',
+    provider: 'sendgrid',
+    providerConfigId: 'config-1',
+    messageId: 'msg-1',
+    detail: '550 unknown user',
+    createdAt: '2026-01-01T00:00:00.000Z',
+    ...overrides,
+  };
+}
+
+/**
+ * The `MessageLogStore` conformance suite (message log, delivery events, suppression list), as framework-agnostic
+ * cases. Run it against any store that implements the capability.
+ *
+ * @example
+ * ```ts
+ * for (const check of messageLogStoreConformance({ create: () => new MyStore(db) })) it(check.name, check.run);
+ * ```
+ */
+export function messageLogStoreConformance(options: MessageLogConformanceOptions): ConformanceCase[] {
+  const withStore =
+    (body: (store: MessageLogStore) => Promise<void>): (() => Promise<void>) =>
+    async () => {
+      const store = await options.create();
+      try {
+        await body(store);
+      } finally {
+        await options.destroy?.(store);
+      }
+    };
+
+  const cases: Array<[string, (store: MessageLogStore) => Promise<void>]> = [
+    [
+      'message log: finds a send by idempotency key and by correlation id, within its project only',
+      async (store) => {
+        const send = sampleSend({
+          suppressed: ['bob@example.test'],
+          suppressionIgnored: ['cy@example.test'],
+        });
+        await store.recordSend(send);
+        assert.deepEqual(await store.findSend('project-a', { idempotencyKey: send.idempotencyKey }), send);
+        assert.deepEqual(await store.findSend('project-a', { correlationId: send.correlationId }), send);
+        assert.deepEqual(
+          await store.findSend('project-a', { correlationId: send.correlationId, provider: 'sendgrid' }),
+          send,
+        );
+        assert.equal(
+          await store.findSend('project-a', { correlationId: send.correlationId, provider: 'mailgun' }),
+          undefined,
+        );
+        assert.equal(await store.findSend('project-b', { idempotencyKey: send.idempotencyKey }), undefined);
+        assert.equal(await store.findSend('project-b', { correlationId: send.correlationId }), undefined);
+        const plain = sampleSend();
+        await store.recordSend(plain);
+        const found = await store.findSend('project-a', { idempotencyKey: plain.idempotencyKey });
+        assert.deepEqual(found, plain);
+        assert.ok(
+          found && !('suppressed' in found) && !('suppressionIgnored' in found),
+          'no empty optional fields',
+        );
+      },
+    ],
+    [
+      'message log: a second record of the same send is ignored; the latest send of a key wins',
+      async (store) => {
+        const first = sampleSend({ idempotencyKey: 'shared', sentAt: '2026-01-01T00:00:00.000Z' });
+        await store.recordSend(first);
+        await store.recordSend({ ...first, recipients: ['changed@example.test'] });
+        assert.deepEqual(await store.findSend('project-a', { correlationId: first.correlationId }), first);
+        const later = sampleSend({
+          idempotencyKey: 'shared',
+          provider: 'mailgun',
+          sentAt: '2026-01-01T00:01:00.000Z',
+        });
+        await store.recordSend(later);
+        assert.deepEqual(await store.findSend('project-a', { idempotencyKey: 'shared' }), later);
+      },
+    ],
+    [
+      'events: keeps each id once per project and says whether it was new',
+      async (store) => {
+        const event = sampleDeliveryEvent();
+        assert.equal(await store.recordEvent(event), true);
+        assert.equal(await store.recordEvent({ ...event, providerEventId: 'another' }), false);
+        assert.equal(await store.recordEvent({ ...event, projectId: 'project-b' }), true);
+        assert.deepEqual(await store.listEvents('project-a', event.messageId), [event]);
+      },
+    ],
+    [
+      'events: lists one message in provider time order, then receipt time, then id, round-tripping every field',
+      async (store) => {
+        const late = sampleDeliveryEvent({
+          id: 'b',
+          at: '2026-01-01T00:00:30.000Z',
+          type: 'opened',
+          status: 'open',
+        });
+        const tieB = sampleDeliveryEvent({ id: 'tie-b', at: '2026-01-01T00:00:20.000Z' });
+        const tieA = sampleDeliveryEvent({ id: 'tie-a', at: '2026-01-01T00:00:20.000Z' });
+        const first = sampleDeliveryEvent({
+          id: 'z',
+          at: '2026-01-01T00:00:05.000Z',
+          type: 'bounced',
+          status: 'bounce',
+          bounceClass: 'hard',
+          reason: '550',
+          providerEventId: 'sg-1',
+          idempotencyKey: 'key-1',
+        });
+        const otherMessage = sampleDeliveryEvent({ messageId: 'msg-2' });
+        for (const event of [late, tieB, tieA, first, otherMessage]) await store.recordEvent(event);
+        assert.deepEqual(await store.listEvents('project-a', 'msg-1'), [first, tieA, tieB, late]);
+        assert.deepEqual(await store.listEvents('project-b', 'msg-1'), []);
+      },
+    ],
+    [
+      'suppressions: adds, finds, replaces and removes, per project and channel',
+      async (store) => {
+        const entry = sampleSuppression();
+        await store.putSuppression(entry);
+        await store.putSuppression(sampleSuppression({ channel: 'sms', recipient: '+14155550100' }));
+        assert.deepEqual(
+          await store.findSuppressions('project-a', 'email', ['ann@example.test', 'x@example.test']),
+          [entry],
+        );
+        assert.deepEqual(await store.findSuppressions('project-b', 'email', ['ann@example.test']), []);
+        assert.deepEqual(await store.findSuppressions('project-a', 'sms', ['ann@example.test']), []);
+        assert.deepEqual(await store.findSuppressions('project-a', 'email', []), []);
+        const manual: SuppressionRecord = {
+          projectId: 'project-a',
+          channel: 'email',
+          recipient: 'ann@example.test',
+          reason: 'manual',
+          source: 'manual',
+          createdAt: '2026-01-02T00:00:00.000Z',
+        };
+        await store.putSuppression(manual);
+        assert.deepEqual(await store.findSuppressions('project-a', 'email', ['ann@example.test']), [manual]);
+        assert.equal(await store.deleteSuppression('project-b', 'email', 'ann@example.test'), false);
+        assert.equal(await store.deleteSuppression('project-a', 'email', 'ann@example.test'), true);
+        assert.equal(await store.deleteSuppression('project-a', 'email', 'ann@example.test'), false);
+        assert.deepEqual(await store.findSuppressions('project-a', 'email', ['ann@example.test']), []);
+      },
+    ],
+    [
+      'suppressions: pages by channel then recipient, and lists every recipient up to a limit',
+      async (store) => {
+        const recipients = Array.from(
+          { length: 25 },
+          (_, index) => `user${String(index).padStart(2, '0')}@example.test`,
+        );
+        for (const recipient of [...recipients].reverse())
+          await store.putSuppression(sampleSuppression({ recipient }));
+        await store.putSuppression(sampleSuppression({ channel: 'sms', recipient: '+14155550100' }));
+        await store.putSuppression(
+          sampleSuppression({ projectId: 'project-b', recipient: 'other@example.test' }),
+        );
+        const seen: string[] = [];
+        let after: SuppressionPage['after'];
+        for (;;) {
+          const page = await store.listSuppressions('project-a', { limit: 10, ...(after ? { after } : {}) });
+          assert.ok(page.length <= 10);
+          if (page.length === 0) break;
+          seen.push(...page.map((entry) => `${entry.channel}:${entry.recipient}`));
+          const last = page[page.length - 1]!;
+          after = { channel: last.channel, recipient: last.recipient };
+        }
+        assert.deepEqual(seen, [...recipients.map((recipient) => `email:${recipient}`), 'sms:+14155550100']);
+        const sms = await store.listSuppressions('project-a', { channel: 'sms', limit: 10 });
+        assert.deepEqual(
+          sms.map((entry) => entry.recipient),
+          ['+14155550100'],
+        );
+        const all = await store.suppressedRecipients('project-a', 'email', 1000);
+        assert.deepEqual([...all].sort(), recipients);
+        assert.equal((await store.suppressedRecipients('project-a', 'email', 5)).length, 5);
+        assert.deepEqual(await store.suppressedRecipients('project-c', 'email', 5), []);
+      },
+    ],
+    [
+      'returns copies: changing what it returned changes nothing stored',
+      async (store) => {
+        const send = sampleSend();
+        await store.recordSend(send);
+        const found = (await store.findSend('project-a', { idempotencyKey: send.idempotencyKey }))!;
+        found.recipients.push('mallory@example.test');
+        assert.deepEqual(await store.findSend('project-a', { idempotencyKey: send.idempotencyKey }), send);
+        const event = sampleDeliveryEvent({ messageId: send.correlationId });
+        await store.recordEvent(event);
+        const [listed] = await store.listEvents('project-a', send.correlationId);
+        (listed!.raw as { event: string }).event = 'changed';
+        assert.deepEqual(await store.listEvents('project-a', send.correlationId), [event]);
       },
     ],
   ];

@@ -1,0 +1,88 @@
+import { Dispatcher, type DispatcherOptions, InMemoryProviderStore } from 'messagepipe';
+import { createMockAdapter } from 'messagepipe/testing';
+import { describe, expect, it } from 'vitest';
+import { recordingLogger } from '../adapters/conformance';
+
+const PROJECT = 'cache-project';
+
+/** A memory store that says it is persistent (so the dispatcher caches), counting the suppression reads. */
+class CountingStore extends InMemoryProviderStore {
+  override readonly persistent = true;
+  loads = 0;
+  lookups = 0;
+
+  override suppressedRecipients(...args: Parameters<InMemoryProviderStore['suppressedRecipients']>) {
+    this.loads++;
+    return super.suppressedRecipients(...args);
+  }
+
+  override findSuppressions(...args: Parameters<InMemoryProviderStore['findSuppressions']>) {
+    this.lookups++;
+    return super.findSuppressions(...args);
+  }
+}
+
+async function setUp(options: Partial<DispatcherOptions> = {}) {
+  const store = new CountingStore();
+  const adapter = createMockAdapter({ provider: 'mock', channel: 'email' });
+  const pipe = new Dispatcher({
+    adapters: [adapter],
+    store,
+    logger: recordingLogger(),
+    cache: { ttlMs: 150 },
+    ...options,
+  });
+  await pipe.senders.set({ projectId: PROJECT, channel: 'email', senderEmail: 'noreply@acme.test' });
+  await pipe.providers.add(
+    { projectId: PROJECT, channel: 'email', provider: 'mock', name: 'mock', config: {} },
+    { verify: false },
+  );
+  const send = (to: string) =>
+    pipe.send({ projectId: PROJECT, channel: 'email', to, subject: 'Hi', text: 'x' });
+  return { pipe, store, adapter, send };
+}
+
+describe('the send-path suppression check on a persistent store', () => {
+  it('costs no store read per send: one load per TTL, then set lookups', async () => {
+    const { store, send } = await setUp();
+    for (let index = 0; index < 50; index++) await send(`user${index}@example.test`);
+    expect(store.loads).toBe(1);
+    expect(store.lookups).toBe(0);
+  });
+
+  it('applies writes through the dispatcher at once, and writes made elsewhere within the TTL', async () => {
+    const { pipe, store, send } = await setUp();
+    await send('ann@example.test');
+    await pipe.suppressions.add({ projectId: PROJECT, channel: 'email', recipient: 'ann@example.test' });
+    await expect(send('ann@example.test')).rejects.toMatchObject({ code: 'RECIPIENT_SUPPRESSED' });
+
+    // Another process suppresses bob: seen once the cached list expires.
+    await store.putSuppression({
+      projectId: PROJECT,
+      channel: 'email',
+      recipient: 'bob@example.test',
+      reason: 'manual',
+      source: 'manual',
+      createdAt: new Date().toISOString(),
+    });
+    await send('bob@example.test');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await send('carl@example.test'); // starts the reload; the stale list answers meanwhile
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await expect(send('bob@example.test')).rejects.toMatchObject({ code: 'RECIPIENT_SUPPRESSED' });
+
+    await pipe.suppressions.remove({ projectId: PROJECT, channel: 'email', recipient: 'ann@example.test' });
+    await send('ann@example.test');
+  });
+
+  it('reads the store per send for a list larger than it keeps in memory', async () => {
+    const { pipe, store, send } = await setUp({ suppression: { maxCachedEntries: 2 } });
+    for (const recipient of ['a@example.test', 'b@example.test', 'c@example.test']) {
+      await pipe.suppressions.add({ projectId: PROJECT, channel: 'email', recipient });
+    }
+    await send('ok@example.test');
+    await send('ok2@example.test');
+    expect(store.lookups).toBe(2);
+    await expect(send('c@example.test')).rejects.toMatchObject({ code: 'RECIPIENT_SUPPRESSED' });
+  });
+});

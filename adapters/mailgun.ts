@@ -10,7 +10,7 @@
  * ```
  */
 import {
-  type Adapter,
+  type BuiltInAdapter,
   type AdapterCallContext,
   ClientPool,
   type DomainStatus,
@@ -224,7 +224,7 @@ export type MailgunAdapterOptions = Record<string, never>;
  * `mailgun.js` takes no abort signal: an abandoned call settles at once, and the SDK's own timeout (the attempt
  * budget) closes its socket.
  */
-export function mailgun(_options: MailgunAdapterOptions = {}): Adapter<'email', MailgunConfig> {
+export function mailgun(_options: MailgunAdapterOptions = {}): BuiltInAdapter<'mailgun'> {
   const clients = new ClientPool<ClientConfig, MailgunClient>(createClient);
 
   async function call<T>(

@@ -12,7 +12,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
-  type Adapter,
+  type BuiltInAdapter,
   type AdapterCallContext,
   ClientPool,
   type DomainStatus,
@@ -338,7 +338,7 @@ export type PostmarkAdapterOptions = Record<string, never>;
  * created on first use and kept until the config changes, is removed, or the adapter closes. The SDK sends
  * through Node's global `fetch`, whose connection pool is shared by the process.
  */
-export function postmark(_options: PostmarkAdapterOptions = {}): Adapter<'email', PostmarkConfig> {
+export function postmark(_options: PostmarkAdapterOptions = {}): BuiltInAdapter<'postmark'> {
   const clients = new ClientPool<PostmarkConfig, ServerClient>(async (config) => {
     const sdk = await loadSdk();
     return new sdk.ServerClient(config.serverToken, postmarkClientOptions(config));

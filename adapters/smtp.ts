@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { domainToASCII } from 'node:url';
 import {
-  type Adapter,
+  type BuiltInAdapter,
   type AdapterCallContext,
   ClientPool,
   type EmailAddress,
@@ -117,7 +117,7 @@ interface SendProgress {
  * });
  * ```
  */
-export function smtp(): Adapter<'email', SmtpConfig> {
+export function smtp(): BuiltInAdapter<'smtp'> {
   const progressBySignal = new WeakMap<AbortSignal, SendProgress>();
   const insecureWarned = new Set<string>();
 

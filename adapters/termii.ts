@@ -18,7 +18,7 @@
  * ```
  */
 import {
-  type Adapter,
+  type BuiltInAdapter,
   type AdapterCallContext,
   ClientPool,
   type OutboundSms,
@@ -269,7 +269,7 @@ function networkFailure(error: unknown, what: string, ambiguous: boolean): Provi
  * The Termii adapter. Register it with `new Dispatcher({ adapters: [termii()] })`; the provider config is
  * {@link TermiiConfig} (`apiKey`, `senderId`, optional `channel`, `endpoint`, `timeoutMs`).
  */
-export function termii(): Adapter<'sms', TermiiConfig> {
+export function termii(): BuiltInAdapter<'termii'> {
   const clients = new ClientPool<TermiiConfig, TermiiClient>((config) => new TermiiClient(config));
 
   return {

@@ -3,6 +3,7 @@ export {
   type AdapterCallContext,
   type AdapterDefinition,
   type AnyAdapter,
+  type BuiltInAdapter,
   ClientPool,
   defaultLogger,
   defineAdapter,
@@ -50,7 +51,8 @@ export type {
   ValidationResult,
   WriteOptions,
 } from './providers-api';
-export { credentialTarget, secret } from './schemas/fields';
+export type { ConfigInput, ConfigUpdateInput } from './schemas/config-input';
+export { credentialTarget, type Secret, type SecretMark, secret } from './schemas/fields';
 export type { JsonSchema } from './schemas/json-schema';
 export {
   type EmailMessageInput,
@@ -60,6 +62,7 @@ export {
 } from './schemas/message';
 export {
   type BuiltInConfigs,
+  type BuiltInProviders,
   builtInProviders,
   type MailgunConfig,
   mailgunConfigSchema,

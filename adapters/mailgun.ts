@@ -10,8 +10,8 @@
  * ```
  */
 import {
-  type BuiltInAdapter,
   type AdapterCallContext,
+  type BuiltInAdapter,
   ClientPool,
   type DomainStatus,
   isProviderError,

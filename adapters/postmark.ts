@@ -12,8 +12,8 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
-  type BuiltInAdapter,
   type AdapterCallContext,
+  type BuiltInAdapter,
   ClientPool,
   type DomainStatus,
   type EmailAttachment,

@@ -21,8 +21,8 @@ import type {
   SendEmailCommandInput,
 } from '@aws-sdk/client-sesv2';
 import {
-  type BuiltInAdapter,
   type AdapterCallContext,
+  type BuiltInAdapter,
   ClientPool,
   type DomainStatus,
   type EmailAddress,

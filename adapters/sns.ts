@@ -23,8 +23,8 @@
  */
 import type { MessageAttributeValue, SNSClient } from '@aws-sdk/client-sns';
 import {
-  type BuiltInAdapter,
   type AdapterCallContext,
+  type BuiltInAdapter,
   ClientPool,
   isProviderError,
   loadOptional,

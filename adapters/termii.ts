@@ -18,8 +18,8 @@
  * ```
  */
 import {
-  type BuiltInAdapter,
   type AdapterCallContext,
+  type BuiltInAdapter,
   ClientPool,
   type OutboundSms,
   ProviderError,

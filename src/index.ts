@@ -40,7 +40,11 @@ export type { RetryOptions } from './failover/engine';
 export type { ProviderStats } from './failover/stats';
 export type {
   AddProviderInput,
+  ConfigUpdatesOf,
   ListProvidersInput,
+  ProviderConfigInput,
+  ProviderConfigUpdate,
+  ProviderNameOf,
   ProviderPatch,
   ProviderRef,
   ProvidersApi,
@@ -48,6 +52,7 @@ export type {
   ResealOptions,
   ResealProgress,
   ResealResult,
+  SchemaProviderName,
   ValidationResult,
   WriteOptions,
 } from './providers-api';

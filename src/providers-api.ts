@@ -150,7 +150,10 @@ type KeysOfUnion<U> = U extends unknown ? keyof U : never;
  * fields of two. Left as they are when an untyped adapter takes any field.
  */
 export type ConfigUpdatesOf<A extends AnyAdapter> = {
-  [P in A['provider']]: OnlyOwnFields<ProviderConfigUpdate<Named<A, P>>, KeysOfUnion<ProviderConfigUpdate<A>>>;
+  [P in A['provider']]: OnlyOwnFields<
+    ProviderConfigUpdate<Named<A, P>>,
+    KeysOfUnion<ProviderConfigUpdate<A>>
+  >;
 };
 
 type OnlyOwnFields<U, All extends PropertyKey> = string extends All
@@ -264,10 +267,7 @@ export function toPublicRecord(record: StoredProviderRecord): ProviderRecord {
  * `pipe.providers`: provider records of each project. Configs are validated against the provider's schema and,
  * unless told otherwise, their credentials are checked before anything is stored. Nothing returned holds a secret.
  */
-export class ProvidersApi<
-  Add = AddProviderInput,
-  Updates = Record<string, Record<string, unknown>>,
-> {
+export class ProvidersApi<Add = AddProviderInput, Updates = Record<string, Record<string, unknown>>> {
   readonly #core: DispatcherCore;
 
   constructor(core: DispatcherCore) {

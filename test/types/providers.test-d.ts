@@ -275,4 +275,22 @@ function untypedCalls(input: { provider: string; config: Record<string, unknown>
   untyped.schema('email', input.provider);
 }
 
-export { adds, refusedAdds, refusedSchemas, refusedUpdates, untypedCalls, updates };
+// The README example ("Managing providers").
+async function readmeExample(id: string): Promise<void> {
+  const pipe = new Dispatcher({ adapters: [sendgrid(), smtp()] });
+  await pipe.providers.add({
+    projectId,
+    channel: 'email',
+    provider: 'smtp',
+    name: 'Relay',
+    config: { host: 'smtp.acme.test', port: 587, secure: false },
+  });
+  await pipe.providers.update<'smtp'>(
+    { projectId, id },
+    { config: { host: 'smtp.acme.test', port: 2525, secure: false, auth: { user: 'me' } } },
+  );
+  const untyped: Dispatcher = pipe;
+  await untyped.providers.add({ projectId, channel: 'sms', provider: 'any', name: 'Any', config: { a: 1 } });
+}
+
+export { adds, readmeExample, refusedAdds, refusedSchemas, refusedUpdates, untypedCalls, updates };

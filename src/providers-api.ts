@@ -266,6 +266,10 @@ export function toPublicRecord(record: StoredProviderRecord): ProviderRecord {
 /**
  * `pipe.providers`: provider records of each project. Configs are validated against the provider's schema and,
  * unless told otherwise, their credentials are checked before anything is stored. Nothing returned holds a secret.
+ *
+ * `Add` and `Updates` come from the dispatcher's adapters ({@link AddProviderInput}, {@link ConfigUpdatesOf}); they
+ * are the input types themselves, not the adapters, so every typed instance stays assignable to the untyped one.
+ * The defaults take any provider name and config object.
  */
 export class ProvidersApi<Add = AddProviderInput, Updates = Record<string, Record<string, unknown>>> {
   readonly #core: DispatcherCore;

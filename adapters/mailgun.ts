@@ -10,8 +10,8 @@
  * ```
  */
 import {
-  type Adapter,
   type AdapterCallContext,
+  type BuiltInAdapter,
   ClientPool,
   type DomainStatus,
   isProviderError,
@@ -251,7 +251,7 @@ export type MailgunAdapterOptions = Record<string, never>;
  * `mailgun.js` takes no abort signal: an abandoned call settles at once, and the SDK's own timeout (the attempt
  * budget) closes its socket.
  */
-export function mailgun(_options: MailgunAdapterOptions = {}): Adapter<'email', MailgunConfig> {
+export function mailgun(_options: MailgunAdapterOptions = {}): BuiltInAdapter<'mailgun'> {
   const clients = new ClientPool<ClientConfig, MailgunClient>(createClient);
 
   async function call<T>(

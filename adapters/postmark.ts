@@ -12,8 +12,8 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
-  type Adapter,
   type AdapterCallContext,
+  type BuiltInAdapter,
   ClientPool,
   type DomainStatus,
   type EmailAttachment,
@@ -380,7 +380,7 @@ export type PostmarkAdapterOptions = Record<string, never>;
  * created on first use and kept until the config changes, is removed, or the adapter closes. The SDK sends
  * through Node's global `fetch`, whose connection pool is shared by the process.
  */
-export function postmark(_options: PostmarkAdapterOptions = {}): Adapter<'email', PostmarkConfig> {
+export function postmark(_options: PostmarkAdapterOptions = {}): BuiltInAdapter<'postmark'> {
   const clients = new ClientPool<PostmarkConfig, ServerClient>(async (config) => {
     const sdk = await loadSdk();
     return new sdk.ServerClient(config.serverToken, postmarkClientOptions(config));

@@ -12,8 +12,8 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import {
-  type Adapter,
   type AdapterCallContext,
+  type BuiltInAdapter,
   ClientPool,
   type DomainStatus,
   type EmailAddress,
@@ -281,7 +281,7 @@ export type SendgridAdapterOptions = Record<string, never>;
  * The SendGrid adapter. Needs `@sendgrid/client` installed (`npm install @sendgrid/client`). One SDK client per
  * provider config, created on first use and kept until the config changes, is removed, or the adapter closes.
  */
-export function sendgrid(_options: SendgridAdapterOptions = {}): Adapter<'email', SendgridConfig> {
+export function sendgrid(_options: SendgridAdapterOptions = {}): BuiltInAdapter<'sendgrid'> {
   const clients = new ClientPool<SendgridConfig, PooledClient>(createClient, disposeClient);
 
   async function call(

@@ -21,8 +21,8 @@ import type {
   SendEmailCommandInput,
 } from '@aws-sdk/client-sesv2';
 import {
-  type Adapter,
   type AdapterCallContext,
+  type BuiltInAdapter,
   ClientPool,
   type DomainStatus,
   type EmailAddress,
@@ -377,7 +377,7 @@ export type SesAdapterOptions = Record<string, never>;
  * client (with its own keep-alive connections) per provider config, created on first use and destroyed when the
  * config changes, is removed, or the adapter closes.
  */
-export function ses(_options: SesAdapterOptions = {}): Adapter<'email', SesConfig> {
+export function ses(_options: SesAdapterOptions = {}): BuiltInAdapter<'ses'> {
   const clients = new ClientPool<SesConfig, SesHandle>(createHandle, (handle) => handle.client.destroy());
 
   return {

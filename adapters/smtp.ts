@@ -4,8 +4,8 @@ import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { domainToASCII } from 'node:url';
 import {
-  type Adapter,
   type AdapterCallContext,
+  type BuiltInAdapter,
   ClientPool,
   type EmailAddress,
   type EmailAttachment,
@@ -122,7 +122,7 @@ interface SendProgress {
  * });
  * ```
  */
-export function smtp(): Adapter<'email', SmtpConfig> {
+export function smtp(): BuiltInAdapter<'smtp'> {
   const progressBySignal = new WeakMap<AbortSignal, SendProgress>();
   const insecureWarned = new Set<string>();
 

@@ -23,8 +23,8 @@
  */
 import type { MessageAttributeValue, SNSClient } from '@aws-sdk/client-sns';
 import {
-  type Adapter,
   type AdapterCallContext,
+  type BuiltInAdapter,
   ClientPool,
   isProviderError,
   loadOptional,
@@ -255,7 +255,7 @@ async function callSns<T>(
  * {@link SnsConfig} (`region`, `accessKeyId`, `secretAccessKey`, optional `sessionToken`, `senderId`, `smsType`,
  * `originationNumber`, `endpoint`, `timeoutMs`).
  */
-export function sns(): Adapter<'sms', SnsConfig> {
+export function sns(): BuiltInAdapter<'sns'> {
   const clients = new ClientPool<SnsConfig, PooledClient>(createClient, disposeClient);
 
   return {

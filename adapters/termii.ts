@@ -28,8 +28,8 @@
  * ```
  */
 import {
-  type Adapter,
   type AdapterCallContext,
+  type BuiltInAdapter,
   ClientPool,
   type OutboundSms,
   ProviderError,
@@ -307,7 +307,7 @@ function networkFailure(error: unknown, what: string, ambiguous: boolean): Provi
  * The Termii adapter. Register it with `new Dispatcher({ adapters: [termii()] })`; the provider config is
  * {@link TermiiConfig} (`apiKey`, `senderId`, optional `channel`, `endpoint`, `timeoutMs`).
  */
-export function termii(): Adapter<'sms', TermiiConfig> {
+export function termii(): BuiltInAdapter<'termii'> {
   const clients = new ClientPool<TermiiConfig, TermiiClient>((config) => new TermiiClient(config));
 
   return {

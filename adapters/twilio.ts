@@ -29,8 +29,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Agent as HttpAgent } from 'node:http';
 import {
-  type Adapter,
   type AdapterCallContext,
+  type BuiltInAdapter,
   ClientPool,
   isProviderError,
   loadOptional,
@@ -323,7 +323,7 @@ const E164 = /^\+[1-9]\d{6,14}$/;
  * {@link TwilioConfig} (`accountSid`, `authToken`, `from` and/or `messagingServiceSid`, optional `region`, `edge`,
  * `endpoint`, `timeoutMs`).
  */
-export function twilio(): Adapter<'sms', TwilioConfig> {
+export function twilio(): BuiltInAdapter<'twilio'> {
   const clients = new ClientPool<TwilioConfig, PooledClient>(createClient, disposeClient);
 
   return {

@@ -170,7 +170,8 @@ async function webhookThroughput(): Promise<BenchReport> {
   const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const cert = certificate();
   const topic = 'arn:aws:sns:eu-west-1:123456789012:events';
-  const pipe = new Dispatcher({
+  // Untyped: the provider names come from the table below.
+  const pipe: Dispatcher = new Dispatcher({
     adapters: [sendgrid(), mailgun(), postmark(), ses(), twilio(), termii(), sns()],
     messageLog: false,
     webhooks: { fetch: async () => new Response(cert.pem) },

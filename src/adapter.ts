@@ -2,7 +2,8 @@ import type { z } from 'zod';
 import type { AdapterWebhook } from './delivery/types';
 import { ProviderError } from './errors';
 import { RecordMap } from './record-map';
-import type { Channel, DomainStatus, OutboundMessage, VerifyResult } from './types';
+import type { BuiltInConfigs, BuiltInProviders } from './schemas/providers';
+import type { BuiltInProviderName, Channel, DomainStatus, OutboundMessage, VerifyResult } from './types';
 
 /** Where MessagePipe writes warnings and debug lines. Nothing written here ever holds a secret. */
 export interface Logger {
@@ -50,16 +51,25 @@ export interface SendReceipt {
 /**
  * A provider adapter: a plain object that sends one message through one provider. Throw a {@link ProviderError}
  * to report a failure; anything else thrown counts as a provider-level `ADAPTER_ERROR`.
+ *
+ * `Provider` and `Schema` type the dispatcher's API: with a literal provider name, `providers.add` takes that name
+ * on this channel with a config of that schema's input type. With the defaults (`string`) any name and object
+ * type-check, and only the run-time validation applies.
  */
-export interface Adapter<C extends Channel = Channel, Config = Record<string, unknown>> {
+export interface Adapter<
+  C extends Channel = Channel,
+  Config = Record<string, unknown>,
+  Provider extends string = string,
+  Schema extends z.ZodType = z.ZodType<Config>,
+> {
   /** Provider name, e.g. `sendgrid`; one adapter per name in a dispatcher. */
-  readonly provider: string;
+  readonly provider: Provider;
   readonly channel: C;
   /**
    * Config schema. Built-in provider names always use the core's schema; a custom provider needs its own
    * (fields wrapped in `secret()` are treated as credentials). Without one, any object is accepted.
    */
-  readonly configSchema?: z.ZodType<Config>;
+  readonly configSchema?: Schema;
   /** Sends one message; resolves with the provider's message id. */
   send(message: OutboundMessage<C>, ctx: SendContext<Config>): Promise<SendReceipt>;
   /**
@@ -83,9 +93,20 @@ export interface Adapter<C extends Channel = Channel, Config = Record<string, un
 /** An adapter of any channel and config, as the dispatcher holds it. */
 export type AnyAdapter = Adapter<Channel, unknown>;
 
+/**
+ * An adapter for a built-in provider, as the factories in `messagepipe/adapters/*` return it: the literal provider
+ * name and channel, and the core's config schema.
+ */
+export type BuiltInAdapter<P extends BuiltInProviderName> = Adapter<
+  BuiltInProviders[P]['channel'],
+  BuiltInConfigs[P],
+  P,
+  BuiltInProviders[P]['configSchema']
+>;
+
 /** Definition of a custom adapter: like {@link Adapter}, with the config type inferred from `configSchema`. */
-export interface AdapterDefinition<C extends Channel, S extends z.ZodType> {
-  provider: string;
+export interface AdapterDefinition<C extends Channel, S extends z.ZodType, P extends string = string> {
+  provider: P;
   channel: C;
   configSchema: S;
   send(message: OutboundMessage<C>, ctx: SendContext<z.output<S>>): Promise<SendReceipt>;
@@ -97,14 +118,15 @@ export interface AdapterDefinition<C extends Channel, S extends z.ZodType> {
 }
 
 /**
- * Types a custom adapter: the config type of `send`, `verify` and `domains` is inferred from `configSchema`.
- * The result works exactly like a built-in adapter.
+ * Types a custom adapter: the config type of `send`, `verify` and `domains` is inferred from `configSchema`, and
+ * the provider name and channel are kept as literals, so a dispatcher built with it types `providers.add` with
+ * that name and the schema's input type. The result works exactly like a built-in adapter.
  */
-export function defineAdapter<C extends Channel, S extends z.ZodType>(
-  definition: AdapterDefinition<C, S>,
-): Adapter<C, z.output<S>> {
+export function defineAdapter<const P extends string, C extends Channel, S extends z.ZodType>(
+  definition: AdapterDefinition<C, S, P>,
+): Adapter<C, z.output<S>, P, S> {
   // TypeScript cannot see that a generic `S` is a ZodType of its own output.
-  return definition as Adapter<C, z.output<S>>;
+  return definition as Adapter<C, z.output<S>, P, S>;
 }
 
 /**

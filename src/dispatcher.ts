@@ -13,7 +13,15 @@ import { sanitizeProviderError, toAttemptError } from './failover/classify';
 import { FailoverEngine, type RetryOptions } from './failover/engine';
 import type { ProviderStats } from './failover/stats';
 import { withTimeout } from './failover/timeout';
-import { type DispatcherCore, type OpenedConfig, openConfig, ProvidersApi } from './providers-api';
+import {
+  type AddProviderInput,
+  type ConfigUpdatesOf,
+  type DispatcherCore,
+  type OpenedConfig,
+  openConfig,
+  ProvidersApi,
+  type SchemaProviderName,
+} from './providers-api';
 import { RecordMap } from './record-map';
 import {
   idempotencyKeySchema,
@@ -49,9 +57,12 @@ import type {
 } from './types';
 
 /** Options of {@link Dispatcher}. */
-export interface DispatcherOptions {
-  /** The adapters this app can send through, one per provider. */
-  adapters: readonly AnyAdapter[];
+export interface DispatcherOptions<Adapters extends readonly AnyAdapter[] = readonly AnyAdapter[]> {
+  /**
+   * The adapters this app can send through, one per provider. Their provider names, channels and config schemas
+   * type `providers.add` / `providers.update` and `schema()`.
+   */
+  adapters: Adapters;
   /** Where provider records and sender configurations live. @default new InMemoryProviderStore() */
   store?: ProviderStore;
   /**
@@ -144,10 +155,14 @@ const MAX_OPENED_CONFIGS = 10_000;
  * const pipe = new Dispatcher({ adapters: [sendgrid(), smtp()] });
  * const result = await pipe.send({ projectId, channel: 'email', to: 'a@b.test', subject: 'Hi', text: 'Hello' });
  * ```
+ *
+ * The type parameter is the adapter tuple, inferred from `adapters`: `providers.add` then takes only the
+ * registered provider names of each channel, each with its own config type. `Dispatcher` without a type argument
+ * takes any name and config object (validated at run time), e.g. for input from an HTTP API.
  */
-export class Dispatcher {
+export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly AnyAdapter[]> {
   /** Provider records: add, list, get, update, remove, validate, domains. */
-  readonly providers: ProvidersApi;
+  readonly providers: ProvidersApi<AddProviderInput<Adapters[number]>, ConfigUpdatesOf<Adapters[number]>>;
   /** Sender configuration per project and channel. */
   readonly senders: SendersApi;
   /** Provider webhooks in: `handle` (raw request → verified events) and `fetchHandler` (`Request → Response`). */
@@ -169,7 +184,7 @@ export class Dispatcher {
   readonly #delivery: DeliveryService | undefined;
   #closed = false;
 
-  constructor(options: DispatcherOptions) {
+  constructor(options: DispatcherOptions<Adapters>) {
     const logger = options.logger ?? defaultLogger;
     const { store, codec } = setUpStorage(options, logger);
     this.#core = {
@@ -249,8 +264,11 @@ export class Dispatcher {
     );
   }
 
-  /** JSON Schema of one provider's config; secret fields carry `writeOnly: true`. */
-  schema(channel: Channel, provider: string): JsonSchema {
+  /**
+   * JSON Schema of one provider's config; secret fields carry `writeOnly: true`. Any built-in provider of the
+   * channel, or a custom adapter registered for it (`NOT_FOUND` otherwise).
+   */
+  schema<C extends Channel>(channel: C, provider: SchemaProviderName<Adapters[number], C>): JsonSchema {
     return this.#core.catalog.jsonSchema(channel, provider);
   }
 

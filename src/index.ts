@@ -3,6 +3,7 @@ export {
   type AdapterCallContext,
   type AdapterDefinition,
   type AnyAdapter,
+  type BuiltInAdapter,
   ClientPool,
   defaultLogger,
   defineAdapter,
@@ -83,7 +84,11 @@ export type { RetryOptions } from './failover/engine';
 export type { ProviderStats } from './failover/stats';
 export type {
   AddProviderInput,
+  ConfigUpdatesOf,
   ListProvidersInput,
+  ProviderConfigInput,
+  ProviderConfigUpdate,
+  ProviderNameOf,
   ProviderPatch,
   ProviderRef,
   ProvidersApi,
@@ -91,15 +96,19 @@ export type {
   ResealOptions,
   ResealProgress,
   ResealResult,
+  SchemaProviderName,
   ValidationResult,
   WriteOptions,
 } from './providers-api';
+export type { ConfigInput, ConfigUpdateInput } from './schemas/config-input';
 export {
   assertWellFormed,
   credentialTarget,
   idempotencyKeySchema,
   isIdempotencyKey,
   isWellFormedText,
+  type Secret,
+  type SecretMark,
   secret,
 } from './schemas/fields';
 export type { JsonSchema } from './schemas/json-schema';
@@ -112,6 +121,7 @@ export {
 } from './schemas/message';
 export {
   type BuiltInConfigs,
+  type BuiltInProviders,
   builtInProviders,
   type MailgunConfig,
   mailgunConfigSchema,

@@ -11,7 +11,9 @@ import {
 } from './errors';
 import { sanitizeProviderError } from './failover/classify';
 import { withTimeout } from './failover/timeout';
+import type { ConfigInput, ConfigUpdateInput } from './schemas/config-input';
 import { identifier, parseOrThrow, refuseProtoKeys, wellFormed } from './schemas/fields';
+import type { BuiltInProviders } from './schemas/providers';
 import {
   mergeSecrets,
   type SecretBinding,
@@ -23,9 +25,13 @@ import {
 } from './secrets';
 import type { ProviderCursor, ProviderStore } from './store/types';
 import type {
+  BuiltInProviderName,
+  Channel,
   CredentialState,
   DomainStatus,
+  EmailProviderName,
   ProviderRecord,
+  SmsProviderName,
   StoredProviderRecord,
   VerifyResult,
 } from './types';
@@ -78,17 +84,119 @@ const patchSchema = z.strictObject({
   config: configInput.optional(),
 });
 
-/** Input of `pipe.providers.add`. */
-export type AddProviderInput = z.input<typeof addInputSchema>;
+/** Flattens an intersection into one object type, so editors show the fields rather than `A & B`. */
+type Prettify<T> = { [K in keyof T]: T[K] } & {};
+
+/** True for an adapter typed without a literal provider name: it accepts any name and config. */
+type IsUntyped<A extends AnyAdapter> = A['provider'] extends infer P
+  ? // Written with `A` on the checked side, so instances of a generic class over `A` stay assignable.
+    string extends P
+    ? true
+    : false
+  : never;
+
+/** The schema the dispatcher validates an adapter's configs with: the core's one for a built-in name. */
+type ConfigSchemaOf<A extends AnyAdapter> = A['provider'] extends BuiltInProviderName
+  ? BuiltInProviders[A['provider']]['configSchema']
+  : NonNullable<A['configSchema']> extends infer S extends z.ZodType
+    ? S
+    : z.ZodType<unknown>;
+
+/** The adapters (of a union) that serve channel `C`. */
+type OnChannel<A extends AnyAdapter, C extends Channel> = A extends AnyAdapter
+  ? [Extract<A['channel'], C>] extends [never]
+    ? never
+    : A
+  : never;
+
+/** The adapters (of a union) that may hold records of provider `P`; an untyped adapter may hold any. */
+type Named<A extends AnyAdapter, P extends string> = A extends AnyAdapter
+  ? IsUntyped<A> extends true
+    ? A
+    : A['provider'] extends P
+      ? A
+      : never
+  : never;
+
+/** Names of the providers registered on a channel. */
+export type ProviderNameOf<A extends AnyAdapter, C extends Channel = Channel> = OnChannel<A, C>['provider'];
+
+/**
+ * Provider names `pipe.schema()` knows on channel `C`: every built-in one of the channel (registered or not) and
+ * the registered custom ones.
+ */
+export type SchemaProviderName<A extends AnyAdapter, C extends Channel> =
+  | (C extends 'email' ? EmailProviderName : SmsProviderName)
+  | ProviderNameOf<A, C>;
+
+/**
+ * What a user writes as the config of a new record of adapter `A`: the input type of its schema (defaulted fields
+ * optional). Any object for an untyped adapter.
+ */
+export type ProviderConfigInput<A extends AnyAdapter> =
+  IsUntyped<A> extends true ? Record<string, unknown> : ConfigInput<ConfigSchemaOf<A>>;
+
+/**
+ * What a user writes as `config` in an update of a record of adapter `A`: secrets may be left out (kept) and
+ * optional secrets set to `null` (removed); see {@link ConfigUpdateInput}. Any object for an untyped adapter.
+ */
+export type ProviderConfigUpdate<A extends AnyAdapter> =
+  IsUntyped<A> extends true ? Record<string, unknown> : ConfigUpdateInput<ConfigSchemaOf<A>>;
+
+type KeysOfUnion<U> = U extends unknown ? keyof U : never;
+
+/**
+ * Config update inputs by provider name. Each one refuses the fields that only other registered providers have,
+ * so a config typed against several providers at once (an update whose provider is not named) cannot mix the
+ * fields of two. Left as they are when an untyped adapter takes any field.
+ */
+export type ConfigUpdatesOf<A extends AnyAdapter> = {
+  [P in A['provider']]: OnlyOwnFields<
+    ProviderConfigUpdate<Named<A, P>>,
+    KeysOfUnion<ProviderConfigUpdate<A>>
+  >;
+};
+
+type OnlyOwnFields<U, All extends PropertyKey> = string extends All
+  ? U
+  : U extends unknown
+    ? Prettify<U & { [K in Exclude<All, keyof U>]?: never }>
+    : never;
+
+type AddProviderFields = Omit<z.input<typeof addInputSchema>, 'channel' | 'provider' | 'config'>;
+
+/**
+ * Input of `pipe.providers.add`: one member per registered adapter, so `provider` is a name registered for
+ * `channel` and `config` is that provider's config input. With untyped adapters (the default `AnyAdapter`), any
+ * name and any object; the config is validated against the provider's schema at run time either way.
+ */
+export type AddProviderInput<A extends AnyAdapter = AnyAdapter> = A extends AnyAdapter
+  ? Prettify<
+      AddProviderFields & {
+        channel: A['channel'];
+        provider: A['provider'];
+        config: ProviderConfigInput<A>;
+      }
+    >
+  : never;
 /** Names one provider record; `version` turns on optimistic concurrency for writes. */
 export type ProviderRef = z.input<typeof refSchema>;
 /** Input of `pipe.providers.list`. */
 export type ListProvidersInput = z.input<typeof listSchema>;
 /**
  * Changes for `pipe.providers.update`. `config` replaces the whole config, except that secret fields left out keep
- * their stored values.
+ * their stored values and optional secrets given as `null` are removed. `Updates` maps provider names to their
+ * config update inputs ({@link ConfigUpdatesOf}); `config` is typed as provider `P`'s: by default any registered
+ * provider's (one provider's fields only); name it to narrow it, `pipe.providers.update<'smtp'>(ref, { config })`.
  */
-export type ProviderPatch = z.input<typeof patchSchema>;
+export type ProviderPatch<
+  Updates = Record<string, Record<string, unknown>>,
+  P extends string = keyof Updates & string,
+> = Prettify<
+  Omit<z.input<typeof patchSchema>, 'config'> & {
+    config?: Updates[P & keyof Updates];
+  }
+>;
 
 /** Options of `add` and `update`. */
 export interface WriteOptions {
@@ -165,8 +273,12 @@ export function toPublicRecord(record: StoredProviderRecord): ProviderRecord {
 /**
  * `pipe.providers`: provider records of each project. Configs are validated against the provider's schema and,
  * unless told otherwise, their credentials are checked before anything is stored. Nothing returned holds a secret.
+ *
+ * `Add` and `Updates` come from the dispatcher's adapters ({@link AddProviderInput}, {@link ConfigUpdatesOf}); they
+ * are the input types themselves, not the adapters, so every typed instance stays assignable to the untyped one.
+ * The defaults take any provider name and config object.
  */
-export class ProvidersApi {
+export class ProvidersApi<Add = AddProviderInput, Updates = Record<string, Record<string, unknown>>> {
   readonly #core: DispatcherCore;
 
   constructor(core: DispatcherCore) {
@@ -174,7 +286,7 @@ export class ProvidersApi {
   }
 
   /** Adds a provider record after validating its config and (by default) checking its credentials. */
-  async add(input: AddProviderInput, options: WriteOptions = {}): Promise<ProviderRecord> {
+  async add(input: Add, options: WriteOptions = {}): Promise<ProviderRecord> {
     const parsed = parseOrThrow(addInputSchema, input, 'CONFIG_INVALID', 'provider');
     const { catalog, codec, store } = this.#core;
     const config = catalog.parseConfig(parsed.channel, parsed.provider, parsed.config);
@@ -221,9 +333,15 @@ export class ProvidersApi {
 
   /**
    * Changes a provider record. A new config is validated and (by default) its credentials checked before it is
-   * stored; secret fields it leaves out keep their stored values.
+   * stored; secret fields it leaves out keep their stored values. The record's provider is not part of the ref, so
+   * `config` type-checks against any registered provider's config; pass the name to check against one:
+   * `update<'smtp'>(ref, { config })`.
    */
-  async update(ref: ProviderRef, patch: ProviderPatch, options: WriteOptions = {}): Promise<ProviderRecord> {
+  async update<P extends string = keyof Updates & string>(
+    ref: ProviderRef,
+    patch: NoInfer<ProviderPatch<Updates, P>>,
+    options: WriteOptions = {},
+  ): Promise<ProviderRecord> {
     const changes = parseOrThrow(patchSchema, patch, 'CONFIG_INVALID', 'provider update');
     const { catalog, codec } = this.#core;
     const current = await this.#load(ref);

@@ -1,9 +1,9 @@
 import { Dispatcher } from 'messagepipe';
-import { createMockAdapter } from 'messagepipe/testing';
+import { createMockAdapter, type MockAdapter } from 'messagepipe/testing';
 import { describe, expect, it } from 'vitest';
 import { dispatcherWithSender, email, PROJECT, sampleConfigs } from './helpers';
 
-async function pipeWith(...adapters: ReturnType<typeof createMockAdapter<'email'>>[]): Promise<Dispatcher> {
+async function pipeWith(...adapters: MockAdapter<'email'>[]): Promise<Dispatcher> {
   const pipe = await dispatcherWithSender({ adapters });
   let priority = 1;
   for (const adapter of adapters) {

@@ -99,6 +99,7 @@ describe('secrets never leave the dispatcher', () => {
           provider,
           name: '',
           priority: -1,
+          // @ts-expect-error unknownField is no config field: refused here by the types, at run time by the schema
           config: { ...sampleConfigs[provider], unknownField: 1 },
         })
         .catch(capture);

@@ -5,9 +5,20 @@ import { type CoreErrorCode, MessagePipeError, type ValidationIssue } from '../e
  * Marks a string config field as a credential (top-level or in nested objects; not inside arrays or records). This is the only place secrets are declared: the JSON Schema gets
  * `writeOnly: true`, and redaction, "never returned" and sealing all derive from that mark.
  */
-export function secret<T extends z.ZodType<string>>(schema: T): T {
-  return schema.meta({ writeOnly: true });
+export function secret<T extends z.ZodType<string>>(schema: T): Secret<T> {
+  // The mark is also carried in the type, so `providers.update` can type what may be left out (see config-input.ts).
+  return schema.meta({ writeOnly: true }) as Secret<T>;
 }
+
+declare const secretMark: unique symbol;
+
+/** The type-level mark {@link secret} adds to a schema. It exists only in types; nothing reads it at run time. */
+export interface SecretMark {
+  readonly [secretMark]: true;
+}
+
+/** A schema wrapped in {@link secret}. */
+export type Secret<T extends z.ZodType<string>> = T & SecretMark;
 
 /**
  * Marks a config field that decides where the credentials go (an endpoint, a host, a region, an account id).

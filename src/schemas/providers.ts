@@ -299,6 +299,9 @@ export const builtInProviders = {
   sns: { channel: 'sms', configSchema: snsConfigSchema },
 } as const satisfies Record<BuiltInProviderName, { channel: Channel; configSchema: z.ZodType }>;
 
+/** Channel and config schema type of every built-in provider. */
+export type BuiltInProviders = typeof builtInProviders;
+
 /** True when `name` is one of the eight built-in providers. */
 export function isBuiltInProvider(name: string): name is BuiltInProviderName {
   return Object.hasOwn(builtInProviders, name);

@@ -51,12 +51,19 @@ export interface MockCall<C extends Channel = Channel> {
 }
 
 /** Options of {@link createMockAdapter}. */
-export interface MockAdapterOptions<C extends Channel> {
-  /** Provider name: a built-in one (`sendgrid`…) to stand in for it, or any name for a custom provider. */
-  provider: string;
+export interface MockAdapterOptions<
+  C extends Channel,
+  P extends string = string,
+  S extends z.ZodType = z.ZodType<unknown>,
+> {
+  /**
+   * Provider name: a built-in one (`sendgrid`…) to stand in for it, or any name for a custom provider. Kept as a
+   * literal, so a dispatcher built with the mock types its configs as that provider's.
+   */
+  provider: P;
   channel: C;
   /** Config schema for a custom provider name; built-in names use the core's schema. */
-  configSchema?: z.ZodType;
+  configSchema?: S;
   /** What every send does unless a one-off behaviour is queued. @default 'ok' */
   behaviour?: MockBehaviour;
   /** Outcome of credential checks. @default { valid: true } */
@@ -66,7 +73,11 @@ export interface MockAdapterOptions<C extends Channel> {
 }
 
 /** A scriptable adapter that records what it was sent. */
-export interface MockAdapter<C extends Channel = Channel> extends Adapter<C, unknown> {
+export interface MockAdapter<
+  C extends Channel = Channel,
+  P extends string = string,
+  S extends z.ZodType = z.ZodType<unknown>,
+> extends Adapter<C, unknown, P, S> {
   /** Every send call, in order. */
   readonly calls: readonly MockCall<C>[];
   /** The messages it accepted, in order. */
@@ -107,7 +118,11 @@ const TYPICAL_FAILURE: Record<FailureClass, { code: ProviderErrorCode; status: n
  * expect(backup.sent[0]?.message.subject).toBe('Hi');
  * ```
  */
-export function createMockAdapter<C extends Channel>(options: MockAdapterOptions<C>): MockAdapter<C> {
+export function createMockAdapter<
+  const P extends string,
+  C extends Channel,
+  S extends z.ZodType = z.ZodType<unknown>,
+>(options: MockAdapterOptions<C, P, S>): MockAdapter<C, P, S> {
   const { provider, channel } = options;
   let calls: MockCall<C>[] = [];
   let queue: MockBehaviour[] = [];
@@ -118,7 +133,7 @@ export function createMockAdapter<C extends Channel>(options: MockAdapterOptions
   let released: string[] = [];
   let counter = 0;
 
-  const mock: MockAdapter<C> = {
+  const mock: MockAdapter<C, P, S> = {
     provider,
     channel,
     ...(options.configSchema ? { configSchema: options.configSchema } : {}),

@@ -82,7 +82,8 @@ afterEach(async () => {
 });
 
 async function pipeFor(spec: (typeof providers)[number]): Promise<Dispatcher> {
-  const pipe = new Dispatcher({ adapters: [spec.adapter()] });
+  // Untyped: the provider name comes from the table, as it would from user input.
+  const pipe: Dispatcher = new Dispatcher({ adapters: [spec.adapter()] });
   opened.push(pipe);
   await pipe.senders.set({ projectId: PROJECT, channel: 'email', senderEmail: 'noreply@acme.test' });
   await pipe.providers.add(

@@ -579,7 +579,7 @@ describe('postmark partial delivery', () => {
         ['postmark', 1, { serverToken: SERVER_TOKEN, endpoint: fake.origin }],
         ['backup', 2, {}],
       ] as const) {
-        await pipe.providers.add(
+        await (pipe as Dispatcher).providers.add(
           { projectId: 'p', channel: 'email', provider, name: provider, priority, config: providerConfig },
           { verify: false },
         );

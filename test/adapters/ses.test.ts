@@ -442,7 +442,7 @@ describe('ses custom headers', () => {
         ['ses', 1, config(fake.origin)],
         ['backup', 2, {}],
       ] as const) {
-        await pipe.providers.add(
+        await (pipe as Dispatcher).providers.add(
           { projectId: 'p', channel: 'email', provider, name: provider, priority, config: providerConfig },
           { verify: false },
         );

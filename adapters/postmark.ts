@@ -30,6 +30,7 @@ import {
 } from 'messagepipe';
 import type { Models, ServerClient } from 'postmark';
 import { formatAddress, toBase64 } from './_shared/email';
+import { guardedFetch, type HttpCallScope, type HttpOperation, runHttpCall } from './_shared/http';
 import {
   classifyNetworkErrorCode,
   codeForHttpStatus,
@@ -37,7 +38,6 @@ import {
   isNetworkErrorCode,
   retryAfterFromHeaders,
 } from './_shared/http-errors';
-import { guardedFetch, type HttpCallScope, type HttpOperation, runHttpCall } from './_shared/http';
 import { receiptFromSuccess } from './_shared/message-id';
 
 const PROVIDER = 'postmark';

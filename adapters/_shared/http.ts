@@ -152,7 +152,10 @@ function fault(scope: HttpCallScope | undefined, error: ProviderError): Provider
 }
 
 /** Aborts when either signal does (`AbortSignal.any` needs Node 20.3). */
-export function eitherSignal(first: AbortSignal | undefined, second: AbortSignal | undefined): AbortSignal | undefined {
+export function eitherSignal(
+  first: AbortSignal | undefined,
+  second: AbortSignal | undefined,
+): AbortSignal | undefined {
   if (!first || !second || first === second) return first ?? second;
   if (first.aborted) return first;
   if (second.aborted) return second;
@@ -182,7 +185,10 @@ const NULL_BODY = new Set([101, 103, 204, 205, 304]);
  */
 export function guardedFetch(
   provider: string,
-  { label = provider, maxResponseBytes = MAX_RESPONSE_BYTES }: { label?: string; maxResponseBytes?: number } = {},
+  {
+    label = provider,
+    maxResponseBytes = MAX_RESPONSE_BYTES,
+  }: { label?: string; maxResponseBytes?: number } = {},
 ): typeof fetch {
   return async (input, init) => {
     const scope = currentHttpScope();
@@ -327,13 +333,20 @@ export function axiosTransportFault(
         : undefined;
   if (status === undefined) return undefined;
   if (isRedirectStatus(status)) {
-    return redirectRefused(provider, status, axiosHeader(response?.headers, 'location'), axiosUrl(config), label);
+    return redirectRefused(
+      provider,
+      status,
+      axiosHeader(response?.headers, 'location'),
+      axiosUrl(config),
+      label,
+    );
   }
   if (typeof message === 'string' && /^maxContentLength size of \d+ exceeded$/.test(message)) {
     return responseTooLarge(provider, status, operation, MAX_RESPONSE_BYTES, label);
   }
   // An error that carries the status line but no complete answer: the body broke off.
-  if (response === undefined || response.data === undefined) return answerCutOff(provider, status, operation, label);
+  if (response === undefined || response.data === undefined)
+    return answerCutOff(provider, status, operation, label);
   return undefined;
 }
 

@@ -38,8 +38,14 @@ import {
   sesConfigSchema,
   type VerifyResult,
 } from 'messagepipe';
-import { withDeadline } from './_shared/deadline';
 import { formatAddress as formatAsciiAddress } from './_shared/email';
+import {
+  guardAwsClient,
+  type HttpCallScope,
+  type HttpOperation,
+  isJsonObjectText,
+  runHttpCall,
+} from './_shared/http';
 import {
   classifyNetworkErrorCode,
   codeForHttpStatus,
@@ -47,7 +53,7 @@ import {
   isNetworkErrorCode,
   retryAfterFromHeaders,
 } from './_shared/http-errors';
-import { acceptedWithoutId } from './_shared/message-id';
+import { receiptFromSuccess } from './_shared/message-id';
 
 const PROVIDER = 'ses';
 const PACKAGE = '@aws-sdk/client-sesv2';
@@ -87,6 +93,8 @@ async function createHandle(config: SesConfig): Promise<SesHandle> {
     // Without throwOnRequestTimeout the request timer only logs a warning.
     requestHandler: { connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true },
   });
+  // No redirects, answers read up to the size cap (see `_shared/http.ts`).
+  guardAwsClient(client, PROVIDER, 'SES');
   return { sdk, client };
 }
 
@@ -190,25 +198,17 @@ function encodedWords(text: string): string {
   return words.map((word) => `=?UTF-8?B?${Buffer.from(word).toString('base64')}?=`).join(' ');
 }
 
-/** What a call is for: a send may have been delivered when cut short; the read-only calls may not. */
-type Operation = 'send' | 'verify' | 'domains';
-
 /** Runs one SDK call within the caller's deadline, turning every failure into a classified ProviderError. */
 async function callSes<T>(
   ctx: Pick<AdapterCallContext, 'signal' | 'timeoutMs'>,
-  operation: Operation,
-  call: (abortSignal: AbortSignal) => Promise<T>,
+  operation: HttpOperation,
+  call: (abortSignal: AbortSignal, scope: HttpCallScope) => Promise<T>,
 ): Promise<T> {
-  return withDeadline(
+  return runHttpCall(
     ctx,
-    async (signal) => {
-      try {
-        return await call(signal);
-      } catch (error) {
-        throw classifySesError(error, operation);
-      }
-    },
-    { provider: PROVIDER, ambiguous: operation === 'send' },
+    { provider: PROVIDER, label: 'SES', operation },
+    (scope) => call(scope.signal, scope),
+    (error) => classifySesError(error, operation),
   );
 }
 
@@ -262,7 +262,7 @@ export function classifySesAnswer(errorType: string, message: string, status: nu
   return SES_ERRORS[errorType] ?? codeForHttpStatus(status);
 }
 
-function classifySesError(error: unknown, operation: Operation): ProviderError {
+function classifySesError(error: unknown, operation: HttpOperation): ProviderError {
   if (isProviderError(error)) return error;
   if (!(error instanceof Error)) {
     return new ProviderError('ADAPTER_ERROR', `SES SDK failed: ${excerpt(String(error))}`, {
@@ -359,12 +359,20 @@ export function ses(_options: SesAdapterOptions = {}): Adapter<'email', SesConfi
           rewrittenTags,
         });
       }
-      const answer = await callSes(ctx, 'send', (abortSignal) =>
-        client.send(new sdk.SendEmailCommand(input), { abortSignal }),
-      );
-      // The SDK read a 2xx (an unreadable body throws instead): a definite acceptance even without an id, and
-      // failing over would deliver twice.
-      return { messageId: answer.MessageId || acceptedWithoutId(ctx.logger, 'Amazon SES', PROVIDER) };
+      let body: string | undefined;
+      const answer = await callSes(ctx, 'send', async (abortSignal, scope) => {
+        const sent = await client.send(new sdk.SendEmailCommand(input), { abortSignal });
+        body = scope.body;
+        return sent;
+      });
+      // The documented answer is 200 `{"MessageId": "…"}`; an empty 200 (which the SDK reads as `{}`) is not it.
+      return receiptFromSuccess(ctx.logger, {
+        provider: PROVIDER,
+        label: 'Amazon SES',
+        status: answer.$metadata.httpStatusCode,
+        messageId: answer.MessageId,
+        documented: isJsonObjectText(body),
+      });
     },
 
     async verify(config: SesConfig, ctx: AdapterCallContext): Promise<VerifyResult> {

@@ -18,7 +18,7 @@
  * SDK wraps errors.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { type AdapterCallContext, isProviderError, ProviderError } from 'messagepipe';
 import { withDeadline } from './deadline';
 
@@ -364,4 +364,77 @@ function axiosUrl(config: { url?: unknown; baseURL?: unknown } | undefined): str
   } catch {
     return undefined;
   }
+}
+
+/** True when `text` is a JSON object: the shape of every JSON provider's documented success answer. */
+export function isJsonObjectText(text: string | undefined): boolean {
+  if (!text) return false;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
+  } catch {
+    return false;
+  }
+}
+
+/** The parts of an AWS SDK v3 `HttpResponse` the guard touches. */
+interface AwsHttpResponse {
+  statusCode: number;
+  headers: Record<string, string | undefined>;
+  body?: unknown;
+}
+
+/** The parts of an AWS SDK v3 `HttpRequest` the guard reads. */
+interface AwsHttpRequest {
+  protocol?: string;
+  hostname?: string;
+  port?: number;
+  path?: string;
+}
+
+interface AwsRequestHandler {
+  handle(request: AwsHttpRequest, options?: unknown): Promise<{ response: AwsHttpResponse }>;
+}
+
+/**
+ * Puts the rules of this module around an AWS SDK v3 client's request handler (`@smithy/node-http-handler`,
+ * which never follows redirects itself but hands a 3xx to the deserialiser): a 3xx is refused, and the body is
+ * read here, within the call's signal and up to the cap, before the SDK parses it. Call it right after creating
+ * the client, before its first `send`: the SDK reads `config.requestHandler` on every command.
+ */
+export function guardAwsClient(
+  client: { config: { requestHandler?: unknown } },
+  provider: string,
+  label: string = provider,
+): void {
+  const inner = client.config.requestHandler as AwsRequestHandler | undefined;
+  if (!inner || typeof inner.handle !== 'function') return;
+  // The wrapper inherits from the SDK's handler, so `destroy()` and `updateHttpClientConfig()` still reach it.
+  const guarded = Object.create(inner) as AwsRequestHandler;
+  guarded.handle = async (request, options) => {
+    const scope = currentHttpScope();
+    const { response } = await inner.handle(request, options);
+    const status = response.statusCode;
+    if (scope) scope.response = { status, headers: new Headers(definedHeaders(response.headers)) };
+    const body = response.body as Readable | undefined;
+    if (isRedirectStatus(status)) {
+      body?.destroy?.();
+      const port = request.port ? `:${request.port}` : '';
+      const url = `${request.protocol ?? 'https:'}//${request.hostname ?? ''}${port}${request.path ?? '/'}`;
+      throw fault(scope, redirectRefused(provider, status, response.headers.location, url, label));
+    }
+    if (body && typeof (body as Partial<Readable>)[Symbol.asyncIterator] === 'function') {
+      const bytes = await readNodeStream(body, status, scope, provider);
+      if (scope) scope.body = bytes.toString('utf8');
+      response.body = Readable.from(bytes.byteLength > 0 ? [bytes] : []);
+    }
+    return { response };
+  };
+  client.config.requestHandler = guarded;
+}
+
+function definedHeaders(headers: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined) out[name] = value;
+  return out;
 }

@@ -114,9 +114,10 @@ async function createClient(config: TwilioConfig): Promise<PooledClient> {
   class ScopedRequestClient extends sdk.RequestClient {
     override async request<TData>(options: RequestClient.RequestOptions<TData>): Promise<Response<TData>> {
       const scope = callScope.getStore();
+      const uri = origin ? rewriteOrigin(options.uri, origin) : options.uri;
       const response = await super.request<TData>({
         ...options,
-        uri: origin ? rewriteOrigin(options.uri, origin) : options.uri,
+        uri,
         // Never the SDK's debug logging: it prints request details to the console.
         logLevel: 'none',
         ...(scope ? { timeout: scope.timeoutMs } : {}),
@@ -128,7 +129,7 @@ async function createClient(config: TwilioConfig): Promise<PooledClient> {
           PROVIDER,
           response.statusCode,
           headerValue(response.headers, 'location'),
-          options.uri,
+          uri,
           'Twilio',
         );
       }

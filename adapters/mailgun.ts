@@ -340,6 +340,12 @@ export function mailgun(_options: MailgunAdapterOptions = {}): Adapter<'email', 
     provider: PROVIDER,
     channel: 'email',
     configSchema: mailgunConfigSchema,
+    // The SDK is loaded before the attempt's timer starts (see `Adapter.load`).
+    load: async () => {
+      await loadOptional(PACKAGE, PROVIDER, () => import('mailgun.js'));
+    },
+    // The Authorization header's `base64("api:" + key)`, in case an answer echoes it.
+    secretForms: (config: MailgunConfig) => [mailgunBasicCredentials(config.apiKey)],
 
     async send(message: OutboundEmail, ctx: SendContext<MailgunConfig>) {
       const client = await clients.get({

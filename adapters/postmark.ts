@@ -291,6 +291,10 @@ export function postmark(_options: PostmarkAdapterOptions = {}): Adapter<'email'
     provider: PROVIDER,
     channel: 'email',
     configSchema: postmarkConfigSchema,
+    // The SDK is loaded before the attempt's timer starts (see `Adapter.load`).
+    load: async () => {
+      await loadSdk();
+    },
 
     async send(message: OutboundEmail, ctx: SendContext<PostmarkConfig>): Promise<SendReceipt> {
       const client = await clients.get(ctx);

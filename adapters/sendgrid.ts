@@ -292,6 +292,10 @@ export function sendgrid(_options: SendgridAdapterOptions = {}): Adapter<'email'
     provider: PROVIDER,
     channel: 'email',
     configSchema: sendgridConfigSchema,
+    // The SDK is loaded before the attempt's timer starts (see `Adapter.load`).
+    load: async () => {
+      await loadClientClass();
+    },
 
     async send(message: OutboundEmail, ctx: SendContext<SendgridConfig>) {
       const pooled = await clients.get(ctx);

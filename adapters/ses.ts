@@ -342,6 +342,11 @@ export function ses(_options: SesAdapterOptions = {}): Adapter<'email', SesConfi
     provider: PROVIDER,
     channel: 'email',
     configSchema: sesConfigSchema,
+    // The SDK is loaded before the attempt's timer starts (see `Adapter.load`). SigV4 never puts the secret key
+    // on the wire, so there is no derived form to declare.
+    load: async () => {
+      await loadOptional(PACKAGE, PROVIDER, () => import('@aws-sdk/client-sesv2'));
+    },
 
     async send(message: OutboundEmail, ctx: SendContext<SesConfig>): Promise<SendReceipt> {
       const { sdk, client } = await clients.get(ctx);

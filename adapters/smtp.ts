@@ -29,6 +29,7 @@ import type {
   Transporter,
 } from 'nodemailer';
 import { toBuffer } from './_shared/email';
+import { excerpt } from './_shared/http-errors';
 
 const PROVIDER = 'smtp';
 
@@ -165,6 +166,16 @@ export function smtp(): Adapter<'email', SmtpConfig> {
   return {
     provider: PROVIDER,
     channel: 'email',
+    // nodemailer is loaded before the attempt's timer starts (see `Adapter.load`).
+    load: async () => {
+      await loadNodemailer();
+    },
+    // What AUTH puts on the wire besides the base64 of the password itself (LOGIN), which the core covers:
+    // AUTH PLAIN's `base64("\0" + user + "\0" + pass)` (RFC 4616), echoed by some servers in a 535 reply.
+    secretForms: (config: SmtpConfig) =>
+      config.auth
+        ? [Buffer.from(`\u0000${config.auth.user}\u0000${config.auth.pass}`).toString('base64')]
+        : [],
 
     async send(message: OutboundEmail, ctx: SendContext<SmtpConfig>): Promise<SendReceipt> {
       if (ctx.signal.aborted) throw abortError(ctx.signal, false);
@@ -501,7 +512,8 @@ const POLICY_REPLY = /not authori[sz]ed|access denied|policy/i;
 const CONTENT_REPLY = /\bspam\b|\bvirus\b|malware|malicious|content (?:rejected|refused|not accepted)/i;
 
 function firstLine(response: string | undefined): string {
-  return (response ?? '').split(/\r?\n/, 1)[0]!.trim().slice(0, 200);
+  // Not shortened here: the core scrubs the secrets' forms first, then shortens (see `excerpt`).
+  return excerpt((response ?? '').split(/\r?\n/, 1)[0]!);
 }
 
 function failure(

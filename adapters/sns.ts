@@ -245,6 +245,11 @@ export function sns(): Adapter<'sms', SnsConfig> {
     provider: PROVIDER,
     channel: 'sms',
     configSchema: snsConfigSchema,
+    // The SDK is loaded before the attempt's timer starts (see `Adapter.load`). SigV4 never puts the secret key
+    // on the wire, so there is no derived form to declare.
+    load: async () => {
+      await loadOptional(PACKAGE, PROVIDER, () => import('@aws-sdk/client-sns'));
+    },
 
     async send(message: OutboundSms, ctx: SendContext<SnsConfig>) {
       // The core validated `to` as E.164; checked again because a custom caller may hand the adapter anything.

@@ -341,6 +341,14 @@ export function twilio(): Adapter<'sms', TwilioConfig> {
     provider: PROVIDER,
     channel: 'sms',
     configSchema: twilioConfigSchema,
+    // The SDK (a ~220 ms require) is loaded before the attempt's timer starts (see `Adapter.load`).
+    load: async () => {
+      await loadTwilio();
+    },
+    // The Authorization header's `base64(accountSid + ":" + authToken)`, in case an answer echoes it.
+    secretForms: (config: TwilioConfig) => [
+      Buffer.from(`${config.accountSid}:${config.authToken}`).toString('base64'),
+    ],
 
     async send(message: OutboundSms, ctx: SendContext<TwilioConfig>) {
       // The core validated `to` as E.164; checked again because a custom caller may hand the adapter anything.

@@ -4,6 +4,7 @@
  * provider's documented success answer. The rules live in `adapters/_shared/http.ts` and
  * `adapters/_shared/message-id.ts`; this file proves each adapter's SDK goes through them.
  */
+import { inspect } from 'node:util';
 import {
   type AnyAdapter,
   Dispatcher,
@@ -54,6 +55,10 @@ interface Row {
   domains?: Route;
   /** 2xx answers that are not the documented success answer: never a definite delivery. */
   undocumented: Array<{ name: string; reply: FakeReply }>;
+  /** The config's secret values, and the derived strings the adapter puts on the wire (Basic credentials…). */
+  secrets: (config: Record<string, unknown>) => { values: string[]; derived: string[] };
+  /** A 400 to the credential check worded like a message-level refusal of a send. */
+  verifyBadRequest: FakeReply;
 }
 
 const empty200: FakeReply = { status: 200 };
@@ -66,6 +71,8 @@ const html200: FakeReply = {
 const rows: Row[] = [
   {
     provider: 'sendgrid',
+    secrets: (c) => ({ values: [String(c.apiKey)], derived: [] }),
+    verifyBadRequest: { status: 400, json: { errors: [{ field: 'personalizations.0.to', message: 'Invalid to email' }] } },
     create: () => sendgrid(),
     config: (endpoint) => ({ apiKey: fakeSecret('SG.'), endpoint }),
     message: sampleEmail(),
@@ -80,6 +87,8 @@ const rows: Row[] = [
   },
   {
     provider: 'mailgun',
+    secrets: (c) => ({ values: [String(c.apiKey)], derived: [Buffer.from(`api:${String(c.apiKey)}`).toString('base64')] }),
+    verifyBadRequest: { status: 400, json: { message: "'to' parameter is not a valid address" } },
     create: () => mailgun(),
     config: (endpoint) => ({ apiKey: fakeSecret('key-'), domain: MAILGUN_DOMAIN, endpoint }),
     message: sampleEmail(),
@@ -94,6 +103,8 @@ const rows: Row[] = [
   },
   {
     provider: 'postmark',
+    secrets: (c) => ({ values: [String(c.serverToken), String(c.accountToken)], derived: [] }),
+    verifyBadRequest: { status: 422, json: { ErrorCode: 300, Message: "Invalid 'To' address" } },
     create: () => postmark(),
     config: (endpoint) => ({
       serverToken: fakeSecret('pm-server-'),
@@ -112,6 +123,12 @@ const rows: Row[] = [
   },
   {
     provider: 'ses',
+    secrets: (c) => ({ values: [String(c.secretAccessKey)], derived: [] }),
+    verifyBadRequest: {
+      status: 400,
+      headers: { 'x-amzn-errortype': 'MessageRejected' },
+      json: { message: 'Email address is invalid' },
+    },
     create: () => ses(),
     config: (endpoint) => ({
       accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
@@ -128,6 +145,12 @@ const rows: Row[] = [
   },
   {
     provider: 'sns',
+    secrets: (c) => ({ values: [String(c.secretAccessKey)], derived: [] }),
+    verifyBadRequest: {
+      status: 400,
+      headers: { 'content-type': 'text/xml' },
+      body: '<ErrorResponse><Error><Type>Sender</Type><Code>InvalidParameter</Code><Message>Invalid parameter: PhoneNumber</Message></Error><RequestId>r1</RequestId></ErrorResponse>',
+    },
     create: () => sns(),
     config: (endpoint) => ({
       region: 'eu-west-1',
@@ -146,6 +169,11 @@ const rows: Row[] = [
   },
   {
     provider: 'twilio',
+    secrets: (c) => ({
+      values: [String(c.authToken)],
+      derived: [Buffer.from(`${String(c.accountSid)}:${String(c.authToken)}`).toString('base64')],
+    }),
+    verifyBadRequest: { status: 400, json: { code: 21211, message: "The 'To' number is not a valid phone number", status: 400 } },
     create: () => twilio(),
     config: (endpoint) => ({
       accountSid: ACCOUNT_SID,
@@ -164,6 +192,8 @@ const rows: Row[] = [
   },
   {
     provider: 'termii',
+    secrets: (c) => ({ values: [String(c.apiKey)], derived: [] }),
+    verifyBadRequest: { status: 400, json: { message: 'Invalid phone number' } },
     create: () => termii(),
     config: (endpoint) => ({ apiKey: fakeSecret('termii-'), senderId: 'Acme', endpoint }),
     message: sms,
@@ -428,5 +458,115 @@ describe.each(rows)('$provider against a hostile peer', (row) => {
       ambiguous: true,
     });
     expect(ctx.logger.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
+  });
+});
+
+/**
+ * The strings to look for: each secret raw, URL-encoded and JSON-escaped, each derived form (the base64 of
+ * Basic credentials) raw and unpadded, and any 12-character piece of a raw secret (what a cut would leave).
+ */
+function leakPatterns(row: Row, config: Record<string, unknown>): string[] {
+  const { values, derived } = row.secrets(config);
+  const patterns = new Set<string>();
+  for (const value of values) {
+    patterns.add(value);
+    patterns.add(encodeURIComponent(value));
+    patterns.add(JSON.stringify(value).slice(1, -1));
+    patterns.add(Buffer.from(value).toString('base64').replace(/=+$/, ''));
+    for (let i = 0; i + 12 <= value.length; i += 4) patterns.add(value.slice(i, i + 12));
+  }
+  for (const form of derived) {
+    patterns.add(form);
+    patterns.add(form.replace(/=+$/, ''));
+    patterns.add(encodeURIComponent(form));
+  }
+  return [...patterns];
+}
+
+function expectNoLeak(artifacts: unknown[], patterns: string[]): void {
+  const text = artifacts
+    .map((artifact) => (typeof artifact === 'string' ? artifact : inspect(artifact, { depth: 10 })))
+    .join('\n');
+  for (const pattern of patterns) expect(text, `leaked ${pattern}`).not.toContain(pattern);
+}
+
+/**
+ * A provider that echoes the request into its 401 answer: the Authorization header (Basic credentials in
+ * base64), the token headers, the query and the body, after 270 characters of padding so that a cut at 300
+ * characters would fall inside them.
+ */
+const echo: FakeReply = (request) => {
+  const echoed = [
+    'x'.repeat(270),
+    `authorization=${String(request.headers.authorization)}`,
+    `token=${String(request.headers['x-postmark-server-token'])}`,
+    `query=${request.query.toString()}`,
+    `body=${request.text().slice(0, 2000)}`,
+  ].join(' ');
+  return {
+    status: 401,
+    json: { message: echoed, Message: echoed, ErrorCode: 10, code: 20003, errors: [{ message: echoed }] },
+  };
+};
+
+describe.each(rows)('$provider never leaks a secret in any form', (row) => {
+  it('scrubs every form from errors, attempts, events, logs, verdicts and stored records', async () => {
+    const config = row.config(fake.origin);
+    fake.route(row.send.method, row.send.path, echo);
+    fake.route(row.verify.method, row.verify.path, echo);
+    const logger = recordingLogger();
+    const pipe = new Dispatcher({ adapters: [row.create()], logger, retry: false, circuitBreaker: false });
+    const events: unknown[] = [];
+    for (const name of ['attempt:finish', 'send:failure', 'failover'] as const) pipe.on(name, (event) => events.push(event));
+    const projectId = `leak-${row.provider}`;
+    try {
+      const record = await pipe.providers.add(
+        { projectId, channel: row.message.channel, provider: row.provider, name: 'echo', config },
+        { verify: false },
+      );
+      const sendError = await rejectionOf(pipe.send(toSendInput(projectId, row.message)));
+      const validation = await pipe.providers.validate({ projectId, id: record.id }).then(
+        (result) => result,
+        (error: unknown) => error,
+      );
+      const stored = await pipe.providers.get({ projectId, id: record.id });
+      const addError = await pipe.providers
+        .add({ projectId, channel: row.message.channel, provider: row.provider, name: 'checked', config })
+        .then(
+          (result) => result,
+          (error: unknown) => error,
+        );
+      expect(fake.requests.length).toBeGreaterThanOrEqual(3);
+      expectNoLeak([sendError, validation, stored, addError, events, logger.lines, pipe.stats()], leakPatterns(row, config));
+      // The answer was read (and scrubbed), not dropped: the error names what was echoed.
+      expect(inspect(sendError, { depth: 10 })).toMatch(/\[REDACTED\]|401/);
+    } finally {
+      await pipe.close();
+    }
+  });
+
+  it('never reports a failed credential check as a message-level refusal', async () => {
+    fake.route(row.verify.method, row.verify.path, row.verifyBadRequest);
+    const pipe = new Dispatcher({ adapters: [row.create()], logger: recordingLogger() });
+    try {
+      const outcome = await pipe.providers
+        .add({
+          projectId: `check-${row.provider}`,
+          channel: row.message.channel,
+          provider: row.provider,
+          name: 'checked',
+          config: row.config(fake.origin),
+        })
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      expect(isProviderError(outcome), String(outcome)).toBe(true);
+      const error = outcome as ProviderError;
+      expect(error.failureClass).not.toBe('message');
+      expect(['MESSAGE_REJECTED', 'RECIPIENT_INVALID', 'RECIPIENT_SUPPRESSED']).not.toContain(error.code);
+    } finally {
+      await pipe.close();
+    }
   });
 });

@@ -215,6 +215,16 @@ export function smtp(): Adapter<'email', SmtpConfig> {
       const transport = nodemailer.createTransport(transportOptions(config, ctx.timeoutMs));
       try {
         await raceAbort(transport.verify(), ctx.signal);
+        if (!config.auth) {
+          // verify() logs in only when `auth` is set; without it, ask whether the server takes mail unauthenticated.
+          const refusal = await raceAbort(refusalWithoutLogin(config, ctx.timeoutMs), ctx.signal);
+          if (refusal !== undefined) {
+            return {
+              valid: false,
+              reason: `SMTP server requires a login (${refusal}): set auth.user and auth.pass`,
+            };
+          }
+        }
         return { valid: true };
       } catch (error) {
         if (ctx.signal.aborted) throw abortError(ctx.signal, false);
@@ -236,6 +246,58 @@ export function smtp(): Adapter<'email', SmtpConfig> {
       await transports.close();
     },
   };
+}
+
+/** The part of nodemailer's `SMTPConnection` the login probe uses. */
+interface ProbeConnection {
+  connect(callback: (error?: Error) => void): void;
+  quit(): void;
+  close(): void;
+  on(event: 'error', listener: (error: Error) => void): void;
+  /** Internal to nodemailer (all versions since 1.x): the reply handlers and the raw command writer. */
+  _responseActions: Array<(reply: string) => void>;
+  _sendCommand(command: string): void;
+}
+
+/**
+ * Whether the server refuses `MAIL FROM:<>` without a login: the reply when it does (530 "Authentication
+ * required", RFC 4954 §6), undefined when it takes it. Nothing is sent: the transaction is reset (RSET) and the
+ * connection closed. Uses nodemailer's own `SMTPConnection`, so STARTTLS and the TLS checks are the transport's.
+ */
+async function refusalWithoutLogin(config: SmtpConfig, timeoutMs: number): Promise<string | undefined> {
+  const module = (await loadOptional(
+    'nodemailer',
+    PROVIDER,
+    () => import('nodemailer/lib/smtp-connection'),
+  )) as unknown as {
+    default: new (options: SMTPTransportOptions) => ProbeConnection;
+  };
+  const connection = new module.default(transportOptions(config, timeoutMs));
+  try {
+    return await new Promise<string | undefined>((resolve, reject) => {
+      connection.on('error', reject);
+      connection.connect((error) => {
+        if (error) return reject(error);
+        connection._responseActions.push((reply) => {
+          const code = Number(reply.slice(0, 3));
+          if (code >= 200 && code < 300) {
+            connection._responseActions.push(() => resolve(undefined));
+            connection._sendCommand('RSET');
+            return;
+          }
+          // Only a refusal about the login counts; any other refusal of the null sender says nothing about it.
+          resolve(code === 530 || AUTH_REQUIRED_REPLY.test(reply) ? firstLine(reply) : undefined);
+        });
+        connection._sendCommand('MAIL FROM:<>');
+      });
+    });
+  } finally {
+    try {
+      connection.quit();
+    } catch {
+      connection.close();
+    }
+  }
 }
 
 async function loadNodemailer(): Promise<typeof import('nodemailer')> {

@@ -72,7 +72,10 @@ const rows: Row[] = [
   {
     provider: 'sendgrid',
     secrets: (c) => ({ values: [String(c.apiKey)], derived: [] }),
-    verifyBadRequest: { status: 400, json: { errors: [{ field: 'personalizations.0.to', message: 'Invalid to email' }] } },
+    verifyBadRequest: {
+      status: 400,
+      json: { errors: [{ field: 'personalizations.0.to', message: 'Invalid to email' }] },
+    },
     create: () => sendgrid(),
     config: (endpoint) => ({ apiKey: fakeSecret('SG.'), endpoint }),
     message: sampleEmail(),
@@ -87,7 +90,10 @@ const rows: Row[] = [
   },
   {
     provider: 'mailgun',
-    secrets: (c) => ({ values: [String(c.apiKey)], derived: [Buffer.from(`api:${String(c.apiKey)}`).toString('base64')] }),
+    secrets: (c) => ({
+      values: [String(c.apiKey)],
+      derived: [Buffer.from(`api:${String(c.apiKey)}`).toString('base64')],
+    }),
     verifyBadRequest: { status: 400, json: { message: "'to' parameter is not a valid address" } },
     create: () => mailgun(),
     config: (endpoint) => ({ apiKey: fakeSecret('key-'), domain: MAILGUN_DOMAIN, endpoint }),
@@ -173,7 +179,10 @@ const rows: Row[] = [
       values: [String(c.authToken)],
       derived: [Buffer.from(`${String(c.accountSid)}:${String(c.authToken)}`).toString('base64')],
     }),
-    verifyBadRequest: { status: 400, json: { code: 21211, message: "The 'To' number is not a valid phone number", status: 400 } },
+    verifyBadRequest: {
+      status: 400,
+      json: { code: 21211, message: "The 'To' number is not a valid phone number", status: 400 },
+    },
     create: () => twilio(),
     config: (endpoint) => ({
       accountSid: ACCOUNT_SID,
@@ -517,7 +526,8 @@ describe.each(rows)('$provider never leaks a secret in any form', (row) => {
     const logger = recordingLogger();
     const pipe = new Dispatcher({ adapters: [row.create()], logger, retry: false, circuitBreaker: false });
     const events: unknown[] = [];
-    for (const name of ['attempt:finish', 'send:failure', 'failover'] as const) pipe.on(name, (event) => events.push(event));
+    for (const name of ['attempt:finish', 'send:failure', 'failover'] as const)
+      pipe.on(name, (event) => events.push(event));
     const projectId = `leak-${row.provider}`;
     try {
       const record = await pipe.providers.add(
@@ -537,7 +547,10 @@ describe.each(rows)('$provider never leaks a secret in any form', (row) => {
           (error: unknown) => error,
         );
       expect(fake.requests.length).toBeGreaterThanOrEqual(3);
-      expectNoLeak([sendError, validation, stored, addError, events, logger.lines, pipe.stats()], leakPatterns(row, config));
+      expectNoLeak(
+        [sendError, validation, stored, addError, events, logger.lines, pipe.stats()],
+        leakPatterns(row, config),
+      );
       // The answer was read (and scrubbed), not dropped: the error names what was echoed.
       expect(inspect(sendError, { depth: 10 })).toMatch(/\[REDACTED\]|401/);
     } finally {

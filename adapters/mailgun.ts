@@ -24,15 +24,16 @@ import {
   type SendContext,
   type VerifyResult,
 } from 'messagepipe';
-import { DEFAULT_ATTEMPT_TIMEOUT_MS, withDeadline } from './_shared/deadline';
+import { DEFAULT_ATTEMPT_TIMEOUT_MS } from './_shared/deadline';
 import { formatAddress, toBuffer } from './_shared/email';
+import { guardedFetch, runHttpCall } from './_shared/http';
 import {
   classifyNetworkErrorCode,
   codeForHttpStatus,
   excerpt,
   isNetworkErrorCode,
 } from './_shared/http-errors';
-import { acceptedWithoutId } from './_shared/message-id';
+import { receiptFromSuccess } from './_shared/message-id';
 import { mailgunWebhook } from './webhooks/mailgun';
 
 const PROVIDER = 'mailgun';
@@ -79,12 +80,83 @@ async function createClient(config: ClientConfig): Promise<MailgunClient> {
   const Mailgun = (
     typeof exported.default === 'function' ? exported.default : exported.default.default
   ) as MailgunClass;
-  return new Mailgun(FormData).client({
+  const client = new Mailgun(FormData).client({
     username: 'api',
     key: config.apiKey,
     url: mailgunApiOrigin(config),
     timeout: config.sdkTimeoutMs,
-  }) as MailgunClient;
+  }) as MailgunClient & { request?: { requestProvider?: { makeRequest?: unknown } } };
+  // mailgun.js bundles its own axios, which follows redirects (with the Basic credentials) and reads answers
+  // without a limit, and takes no option for either. Its single HTTP entry point, `requestProvider.makeRequest`
+  // (mailgun.js 12-14, `Classes/common/RequestProviders/AxiosProvider`), is replaced by one on our transport.
+  const provider = client.request?.requestProvider;
+  if (!provider || typeof provider.makeRequest !== 'function') {
+    throw new ProviderError(
+      'ADAPTER_ERROR',
+      'This mailgun.js version is not supported: install mailgun.js 12 to 14',
+      {
+        provider: PROVIDER,
+      },
+    );
+  }
+  provider.makeRequest = mailgunRequest(`Basic ${mailgunBasicCredentials(config.apiKey)}`);
+  return client;
+}
+
+/** `base64("api:" + key)`: what the Authorization header carries, and a form of the key to redact. */
+export function mailgunBasicCredentials(apiKey: string): string {
+  return Buffer.from(`api:${apiKey}`).toString('base64');
+}
+
+const mailgunFetch = guardedFetch(PROVIDER, { label: 'Mailgun' });
+
+/**
+ * `makeRequest(url, method, { params, data }, options)` as mailgun.js calls it, answering as it does: `{ body,
+ * status }` for a 2xx (the JSON body, or `{ message: text }`), else an APIError-shaped `{ status, message,
+ * details }` (see `asApiError`).
+ */
+function mailgunRequest(authorization: string) {
+  return async (
+    url: string,
+    method: string,
+    input: { params?: URLSearchParams; data?: unknown } = {},
+  ): Promise<{ body: unknown; status: number }> => {
+    const target = new URL(url);
+    if (input.params) for (const [name, value] of input.params) target.searchParams.append(name, value);
+    const headers = new Headers({ authorization });
+    let body: RequestInit['body'];
+    if (input.data instanceof FormData || typeof input.data === 'string') body = input.data;
+    else if (typeof input.data === 'object' && input.data !== null) {
+      body = new URLSearchParams(input.data as Record<string, string>);
+    }
+    const response = await mailgunFetch(target.href, { method, headers, ...(body ? { body } : {}) });
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (!response.ok) {
+      const fields = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
+      throw Object.assign(new Error(typeof fields.error === 'string' ? fields.error : response.statusText), {
+        status: response.status,
+        details: typeof fields.message === 'string' ? fields.message : text,
+        type: 'MailgunAPIError',
+      });
+    }
+    if (text.trim() === 'Mailgun Magnificent API') {
+      throw Object.assign(new Error('Incorrect url'), {
+        status: 400,
+        details: text,
+        type: 'MailgunAPIError',
+      });
+    }
+    return {
+      body: typeof parsed === 'object' && parsed !== null ? parsed : { message: text },
+      status: response.status,
+    };
+  };
 }
 
 /** What `mailgun.js` throws: `APIError { status, message, details }`. */
@@ -153,6 +225,20 @@ export function mailgunFailureWithoutAnswer(
 }
 
 /** Turns whatever the SDK threw into a classified {@link ProviderError} holding no request data. */
+/** A request that got no answer: undici puts the socket's code on the error's `cause`. */
+function networkFailure(error: unknown, what: string, ambiguous: boolean): ProviderError {
+  const cause = (error as { cause?: { code?: unknown } } | undefined)?.cause;
+  const errorCode = cause?.code ?? (error as { code?: unknown } | undefined)?.code;
+  const failure = isNetworkErrorCode(errorCode)
+    ? classifyNetworkErrorCode(errorCode)
+    : { code: 'NETWORK_ERROR' as const, ambiguous: true };
+  return new ProviderError(
+    failure.code,
+    `Could not reach Mailgun for ${what} (${isNetworkErrorCode(errorCode) ? errorCode : 'connection failed'})`,
+    { provider: PROVIDER, ambiguous: ambiguous && failure.ambiguous },
+  );
+}
+
 function toProviderError(error: unknown, what: string, ambiguous: boolean): ProviderError {
   if (isProviderError(error)) return error;
   const apiError = asApiError(error);
@@ -260,11 +346,15 @@ export function mailgun(_options: MailgunAdapterOptions = {}): BuiltInAdapter<'m
     what: string,
     ambiguous: boolean,
   ): Promise<T> {
-    try {
-      return await withDeadline(ctx, work, { provider: PROVIDER, ambiguous });
-    } catch (error) {
-      throw toProviderError(error, what, ambiguous);
-    }
+    return runHttpCall(
+      ctx,
+      { provider: PROVIDER, label: 'Mailgun', operation: ambiguous ? 'send' : 'verify' },
+      work,
+      (error, scope) =>
+        scope.transportError === undefined
+          ? toProviderError(error, what, ambiguous)
+          : networkFailure(scope.transportError, what, ambiguous),
+    );
   }
 
   const temporary = <T>(
@@ -278,6 +368,12 @@ export function mailgun(_options: MailgunAdapterOptions = {}): BuiltInAdapter<'m
     channel: 'email',
     configSchema: mailgunConfigSchema,
     webhook: mailgunWebhook,
+    // The SDK is loaded before the attempt's timer starts (see `Adapter.load`).
+    load: async () => {
+      await loadOptional(PACKAGE, PROVIDER, () => import('mailgun.js'));
+    },
+    // The Authorization header's `base64("api:" + key)`, in case an answer echoes it.
+    secretForms: (config: MailgunConfig) => [mailgunBasicCredentials(config.apiKey)],
 
     async send(message: OutboundEmail, ctx: SendContext<MailgunConfig>) {
       const client = await clients.get({
@@ -298,17 +394,13 @@ export function mailgun(_options: MailgunAdapterOptions = {}): BuiltInAdapter<'m
         true,
       );
       const messageId = typeof answer.id === 'string' ? answer.id.replace(/^<|>$/g, '') : '';
-      if (messageId) return { messageId };
-      if (typeof answer !== 'object' || answer === null || isUnreadSendAnswer(answer)) {
-        // A 2xx whose body could not be read: the message was probably queued, but nothing says so for sure.
-        throw new ProviderError(
-          'PROVIDER_UNAVAILABLE',
-          'Mailgun answered the message with a body that could not be read; it may have been accepted',
-          { provider: PROVIDER, ambiguous: true },
-        );
-      }
-      // Definitely accepted: failing over now would deliver twice.
-      return { messageId: acceptedWithoutId(ctx.logger, 'Mailgun', PROVIDER) };
+      // The documented answer is 200 `{id, message: "Queued. Thank you."}`.
+      return receiptFromSuccess(ctx.logger, {
+        provider: PROVIDER,
+        label: 'Mailgun',
+        messageId,
+        documented: typeof answer === 'object' && answer !== null && !isUnreadSendAnswer(answer),
+      });
     },
 
     async verify(config: MailgunConfig, ctx: AdapterCallContext): Promise<VerifyResult> {

@@ -10,7 +10,6 @@
  * const pipe = new Dispatcher({ adapters: [postmark()] });
  * ```
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   type AdapterCallContext,
   type BuiltInAdapter,
@@ -30,8 +29,8 @@ import {
   type VerifyResult,
 } from 'messagepipe';
 import type { Models, ServerClient } from 'postmark';
-import { withDeadline } from './_shared/deadline';
 import { formatAddress, toBase64 } from './_shared/email';
+import { guardedFetch, type HttpCallScope, type HttpOperation, runHttpCall } from './_shared/http';
 import {
   classifyNetworkErrorCode,
   codeForHttpStatus,
@@ -39,7 +38,7 @@ import {
   isNetworkErrorCode,
   retryAfterFromHeaders,
 } from './_shared/http-errors';
-import { acceptedWithoutId } from './_shared/message-id';
+import { receiptFromSuccess } from './_shared/message-id';
 import { postmarkWebhook } from './webhooks/postmark';
 
 const PROVIDER = 'postmark';
@@ -55,52 +54,8 @@ const MAX_PAGES = 20;
 type PostmarkModule = typeof import('postmark');
 type FetchImplementation = NonNullable<Models.ClientOptions.Configuration['fetch']>;
 
-/**
- * What one SDK call needs and leaves behind. The SDK builds its own abort signal (from its timeout option) and
- * keeps neither the response headers nor the network error's code, so a per-call scope lets our `fetch` add the
- * caller's signal and record both, while the SDK client stays shared by every send of a provider config.
- */
-interface CallScope {
-  signal: AbortSignal;
-  response?: { status: number; headers: Headers };
-  transportError?: unknown;
-}
-
-const callScopes = new AsyncLocalStorage<CallScope>();
-
-const scopedFetch: FetchImplementation = async (input, init) => {
-  const scope = callScopes.getStore();
-  if (!scope) return fetch(input, init);
-  const signal = init?.signal ? eitherSignal(init.signal, scope.signal) : scope.signal;
-  try {
-    const response = await fetch(input, { ...init, signal });
-    scope.response = { status: response.status, headers: response.headers };
-    return response;
-  } catch (error) {
-    scope.transportError = error;
-    throw error;
-  }
-};
-
-/** Aborts when either signal does (`AbortSignal.any` needs Node 20.3). */
-function eitherSignal(first: AbortSignal, second: AbortSignal): AbortSignal {
-  if (first.aborted) return first;
-  if (second.aborted) return second;
-  const controller = new AbortController();
-  const onFirst = () => controller.abort(first.reason);
-  const onSecond = () => controller.abort(second.reason);
-  first.addEventListener('abort', onFirst, { once: true });
-  second.addEventListener('abort', onSecond, { once: true });
-  controller.signal.addEventListener(
-    'abort',
-    () => {
-      first.removeEventListener('abort', onFirst);
-      second.removeEventListener('abort', onSecond);
-    },
-    { once: true },
-  );
-  return controller.signal;
-}
+/** The SDK's `fetch` option: our transport, which refuses redirects and bounds answers (see `_shared/http.ts`). */
+const postmarkFetch: FetchImplementation = guardedFetch(PROVIDER, { label: 'Postmark' });
 
 async function loadSdk(): Promise<PostmarkModule> {
   return loadOptional(PACKAGE, PROVIDER, () => import('postmark'));
@@ -117,7 +72,7 @@ export function postmarkClientOptions(config: PostmarkConfig): Models.ClientOpti
     requestHost: origin ? origin.host : DEFAULT_HOST,
     // A backstop only: the per-call deadline enforces the exact budget in milliseconds.
     timeout: Math.ceil((config.timeoutMs ?? SDK_TIMEOUT_MS) / 1000),
-    fetch: scopedFetch,
+    fetch: postmarkFetch,
   };
 }
 
@@ -161,26 +116,14 @@ function toPostmarkAttachment(attachment: EmailAttachment): Models.Attachment {
   };
 }
 
-/** What a call is for: a send may have been delivered when cut short; the read-only calls may not. */
-type Operation = 'send' | 'verify' | 'domains';
-
 /** Runs one SDK call within the caller's deadline, turning every failure into a classified ProviderError. */
 async function callPostmark<T>(
   ctx: Pick<AdapterCallContext, 'signal' | 'timeoutMs'>,
-  operation: Operation,
+  operation: HttpOperation,
   call: () => Promise<T>,
 ): Promise<T> {
-  return withDeadline(
-    ctx,
-    async (signal) => {
-      const scope: CallScope = { signal };
-      try {
-        return await callScopes.run(scope, call);
-      } catch (error) {
-        throw classifyFailure(error, scope, operation);
-      }
-    },
-    { provider: PROVIDER, ambiguous: operation === 'send' },
+  return runHttpCall(ctx, { provider: PROVIDER, label: 'Postmark', operation }, call, (error, scope) =>
+    classifyFailure(error, scope, operation),
   );
 }
 
@@ -199,7 +142,7 @@ function isPostmarkError(error: unknown): error is PostmarkErrorLike {
   );
 }
 
-function classifyFailure(error: unknown, scope: CallScope, operation: Operation): ProviderError {
+function classifyFailure(error: unknown, scope: HttpCallScope, operation: HttpOperation): ProviderError {
   if (isProviderError(error)) return error;
   const mayHaveBeenSent = operation === 'send';
   if (!isPostmarkError(error)) {
@@ -333,7 +276,7 @@ function classifyAnswer(
   status: number,
   errorCode: number,
   providerMessage: string,
-  operation: Operation,
+  operation: HttpOperation,
   headers: Headers | undefined,
 ): ProviderError {
   const code = classifyPostmarkAnswer(status, errorCode, providerMessage);
@@ -391,6 +334,10 @@ export function postmark(_options: PostmarkAdapterOptions = {}): BuiltInAdapter<
     channel: 'email',
     configSchema: postmarkConfigSchema,
     webhook: postmarkWebhook,
+    // The SDK is loaded before the attempt's timer starts (see `Adapter.load`).
+    load: async () => {
+      await loadSdk();
+    },
 
     async send(message: OutboundEmail, ctx: SendContext<PostmarkConfig>): Promise<SendReceipt> {
       const client = await clients.get(ctx);
@@ -402,21 +349,15 @@ export function postmark(_options: PostmarkAdapterOptions = {}): BuiltInAdapter<
         });
       }
       const answer = await callPostmark(ctx, 'send', () => client.sendEmail(request));
-      if (typeof answer !== 'object' || answer === null) {
-        // A 2xx whose body could not be read (a proxy page, a cut-off body): it may well have been accepted.
-        throw new ProviderError(
-          'PROVIDER_UNAVAILABLE',
-          'Postmark answered with a body that could not be read',
-          {
-            provider: PROVIDER,
-            status: 200,
-            ambiguous: true,
-          },
-        );
-      }
-      // A readable 2xx is a definite acceptance even without an id: failing over would deliver twice.
-      const messageId = answer.MessageID || acceptedWithoutId(ctx.logger, 'Postmark', PROVIDER);
-      const inactive = answer.ErrorCode === 0 ? inactiveRecipientsOf(answer.Message) : [];
+      // The documented answer is `{To, SubmittedAt, MessageID, ErrorCode: 0, Message: "OK"}`.
+      const readable = typeof answer === 'object' && answer !== null;
+      const { messageId } = receiptFromSuccess(ctx.logger, {
+        provider: PROVIDER,
+        label: 'Postmark',
+        messageId: readable && typeof answer.MessageID === 'string' ? answer.MessageID : undefined,
+        documented: readable && (answer.ErrorCode === 0 || typeof answer.Message === 'string'),
+      });
+      const inactive = readable && answer.ErrorCode === 0 ? inactiveRecipientsOf(answer.Message) : [];
       if (inactive.length === 0) return { messageId };
       // A partial delivery: the others get the message, so it counts as sent, as with SMTP's refused RCPTs.
       ctx.logger.warn(

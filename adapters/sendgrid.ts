@@ -29,6 +29,7 @@ import {
 } from 'messagepipe';
 import { withDeadline } from './_shared/deadline';
 import { toBase64 } from './_shared/email';
+import { AXIOS_TRANSPORT_OPTIONS, axiosTransportFault } from './_shared/http';
 import {
   classifyNetworkErrorCode,
   codeForHttpStatus,
@@ -37,7 +38,7 @@ import {
   isNetworkErrorCode,
   retryAfterFromHeaders,
 } from './_shared/http-errors';
-import { acceptedWithoutId } from './_shared/message-id';
+import { receiptFromSuccess } from './_shared/message-id';
 import { sendgridWebhook } from './webhooks/sendgrid';
 
 const PROVIDER = 'sendgrid';
@@ -120,6 +121,8 @@ async function createClient(config: SendgridConfig): Promise<PooledClient> {
   const agents = [new HttpAgent({ keepAlive: true }), new HttpsAgent({ keepAlive: true })];
   client.setDefaultRequest('httpAgent', agents[0]);
   client.setDefaultRequest('httpsAgent', agents[1]);
+  // No redirects, answers read up to the size cap (see `_shared/http.ts`).
+  for (const [key, value] of Object.entries(AXIOS_TRANSPORT_OPTIONS)) client.setDefaultRequest(key, value);
   return { client, agents };
 }
 
@@ -187,6 +190,8 @@ function codeForSendgridError(status: number, body: unknown): ProviderErrorCode 
 /** Turns whatever the SDK threw into a classified {@link ProviderError} holding no request data. */
 function toProviderError(error: unknown, what: string, ambiguous: boolean): ProviderError {
   if (isProviderError(error)) return error;
+  const transport = axiosTransportFault(error, PROVIDER, ambiguous ? 'send' : 'verify', 'SendGrid');
+  if (transport) return transport;
   const response = (error as { response?: { headers?: unknown; body?: unknown } }).response;
   const status = (error as { code?: unknown }).code;
   if (typeof status === 'number' && response) {
@@ -306,6 +311,10 @@ export function sendgrid(_options: SendgridAdapterOptions = {}): BuiltInAdapter<
     channel: 'email',
     configSchema: sendgridConfigSchema,
     webhook: sendgridWebhook,
+    // The SDK is loaded before the attempt's timer starts (see `Adapter.load`).
+    load: async () => {
+      await loadClientClass();
+    },
 
     async send(message: OutboundEmail, ctx: SendContext<SendgridConfig>) {
       const pooled = await clients.get(ctx);
@@ -316,9 +325,15 @@ export function sendgrid(_options: SendgridAdapterOptions = {}): BuiltInAdapter<
         'the message',
         true,
       );
-      const messageId = headerValue(response.headers, 'x-message-id');
-      // A 2xx is a definite acceptance even without the header: failing over would deliver twice.
-      return { messageId: messageId || acceptedWithoutId(ctx.logger, 'SendGrid', PROVIDER) };
+      // The documented success answer is 202 with an empty body and the id in `X-Message-Id`: without the
+      // header nothing proves the answer came from SendGrid.
+      return receiptFromSuccess(ctx.logger, {
+        provider: PROVIDER,
+        label: 'SendGrid',
+        status: response.statusCode,
+        messageId: headerValue(response.headers, 'x-message-id'),
+        documented: false,
+      });
     },
 
     async verify(config: SendgridConfig, ctx: AdapterCallContext): Promise<VerifyResult> {

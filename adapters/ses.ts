@@ -38,8 +38,14 @@ import {
   sesConfigSchema,
   type VerifyResult,
 } from 'messagepipe';
-import { withDeadline } from './_shared/deadline';
 import { formatAddress as formatAsciiAddress } from './_shared/email';
+import {
+  guardAwsClient,
+  type HttpCallScope,
+  type HttpOperation,
+  isJsonObjectText,
+  runHttpCall,
+} from './_shared/http';
 import {
   classifyNetworkErrorCode,
   codeForHttpStatus,
@@ -47,7 +53,7 @@ import {
   isNetworkErrorCode,
   retryAfterFromHeaders,
 } from './_shared/http-errors';
-import { acceptedWithoutId } from './_shared/message-id';
+import { receiptFromSuccess } from './_shared/message-id';
 import { cannotCheck } from './_shared/verify';
 import { sesWebhook } from './webhooks/ses';
 
@@ -89,6 +95,8 @@ async function createHandle(config: SesConfig): Promise<SesHandle> {
     // Without throwOnRequestTimeout the request timer only logs a warning.
     requestHandler: { connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true },
   });
+  // No redirects, answers read up to the size cap (see `_shared/http.ts`).
+  guardAwsClient(client, PROVIDER, 'SES');
   return { sdk, client };
 }
 
@@ -192,7 +200,6 @@ function encodedWords(text: string): string {
   return words.map((word) => `=?UTF-8?B?${Buffer.from(word).toString('base64')}?=`).join(' ');
 }
 
-/** What a call is for: a send may have been delivered when cut short; the read-only calls may not. */
 /**
  * SES's rules for a custom header (MessageHeader, https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_MessageHeader.html):
  * the name 1-126 printable ASCII characters without `:` (`^[!-9;-@A-~]+$`), the value 1-870 printable ASCII
@@ -225,24 +232,17 @@ export function checkSesHeaders(headers: Record<string, string>): void {
   }
 }
 
-type Operation = 'send' | 'verify' | 'domains';
-
 /** Runs one SDK call within the caller's deadline, turning every failure into a classified ProviderError. */
 async function callSes<T>(
   ctx: Pick<AdapterCallContext, 'signal' | 'timeoutMs'>,
-  operation: Operation,
-  call: (abortSignal: AbortSignal) => Promise<T>,
+  operation: HttpOperation,
+  call: (abortSignal: AbortSignal, scope: HttpCallScope) => Promise<T>,
 ): Promise<T> {
-  return withDeadline(
+  return runHttpCall(
     ctx,
-    async (signal) => {
-      try {
-        return await call(signal);
-      } catch (error) {
-        throw classifySesError(error, operation);
-      }
-    },
-    { provider: PROVIDER, ambiguous: operation === 'send' },
+    { provider: PROVIDER, label: 'SES', operation },
+    (scope) => call(scope.signal, scope),
+    (error) => classifySesError(error, operation),
   );
 }
 
@@ -304,7 +304,7 @@ export function classifySesAnswer(errorType: string, message: string, status: nu
   return SES_ERRORS[errorType] ?? codeForHttpStatus(status);
 }
 
-function classifySesError(error: unknown, operation: Operation): ProviderError {
+function classifySesError(error: unknown, operation: HttpOperation): ProviderError {
   if (isProviderError(error)) return error;
   if (!(error instanceof Error)) {
     return new ProviderError('ADAPTER_ERROR', `SES SDK failed: ${excerpt(String(error))}`, {
@@ -385,6 +385,11 @@ export function ses(_options: SesAdapterOptions = {}): BuiltInAdapter<'ses'> {
     channel: 'email',
     configSchema: sesConfigSchema,
     webhook: sesWebhook,
+    // The SDK is loaded before the attempt's timer starts (see `Adapter.load`). SigV4 never puts the secret key
+    // on the wire, so there is no derived form to declare.
+    load: async () => {
+      await loadOptional(PACKAGE, PROVIDER, () => import('@aws-sdk/client-sesv2'));
+    },
 
     async send(message: OutboundEmail, ctx: SendContext<SesConfig>): Promise<SendReceipt> {
       const { sdk, client } = await clients.get(ctx);
@@ -403,12 +408,20 @@ export function ses(_options: SesAdapterOptions = {}): BuiltInAdapter<'ses'> {
           rewrittenTags,
         });
       }
-      const answer = await callSes(ctx, 'send', (abortSignal) =>
-        client.send(new sdk.SendEmailCommand(input), { abortSignal }),
-      );
-      // The SDK read a 2xx (an unreadable body throws instead): a definite acceptance even without an id, and
-      // failing over would deliver twice.
-      return { messageId: answer.MessageId || acceptedWithoutId(ctx.logger, 'Amazon SES', PROVIDER) };
+      let body: string | undefined;
+      const answer = await callSes(ctx, 'send', async (abortSignal, scope) => {
+        const sent = await client.send(new sdk.SendEmailCommand(input), { abortSignal });
+        body = scope.body;
+        return sent;
+      });
+      // The documented answer is 200 `{"MessageId": "…"}`; an empty 200 (which the SDK reads as `{}`) is not it.
+      return receiptFromSuccess(ctx.logger, {
+        provider: PROVIDER,
+        label: 'Amazon SES',
+        status: answer.$metadata.httpStatusCode,
+        messageId: answer.MessageId,
+        documented: isJsonObjectText(body),
+      });
     },
 
     async verify(config: SesConfig, ctx: AdapterCallContext): Promise<VerifyResult> {

@@ -30,6 +30,7 @@ import type {
   Transporter,
 } from 'nodemailer';
 import { toBuffer } from './_shared/email';
+import { excerpt } from './_shared/http-errors';
 
 const PROVIDER = 'smtp';
 
@@ -170,6 +171,16 @@ export function smtp(): BuiltInAdapter<'smtp'> {
   return {
     provider: PROVIDER,
     channel: 'email',
+    // nodemailer is loaded before the attempt's timer starts (see `Adapter.load`).
+    load: async () => {
+      await loadNodemailer();
+    },
+    // What AUTH puts on the wire besides the base64 of the password itself (LOGIN), which the core covers:
+    // AUTH PLAIN's `base64("\0" + user + "\0" + pass)` (RFC 4616), echoed by some servers in a 535 reply.
+    secretForms: (config: SmtpConfig) =>
+      config.auth
+        ? [Buffer.from(`\u0000${config.auth.user}\u0000${config.auth.pass}`).toString('base64')]
+        : [],
 
     async send(message: OutboundEmail, ctx: SendContext<SmtpConfig>): Promise<SendReceipt> {
       if (ctx.signal.aborted) throw abortError(ctx.signal, false);
@@ -209,6 +220,16 @@ export function smtp(): BuiltInAdapter<'smtp'> {
       const transport = nodemailer.createTransport(transportOptions(config, ctx.timeoutMs));
       try {
         await raceAbort(transport.verify(), ctx.signal);
+        if (!config.auth) {
+          // verify() logs in only when `auth` is set; without it, ask whether the server takes mail unauthenticated.
+          const refusal = await raceAbort(refusalWithoutLogin(config, ctx.timeoutMs), ctx.signal);
+          if (refusal !== undefined) {
+            return {
+              valid: false,
+              reason: `SMTP server requires a login (${refusal}): set auth.user and auth.pass`,
+            };
+          }
+        }
         return { valid: true };
       } catch (error) {
         if (ctx.signal.aborted) throw abortError(ctx.signal, false);
@@ -230,6 +251,58 @@ export function smtp(): BuiltInAdapter<'smtp'> {
       await transports.close();
     },
   };
+}
+
+/** The part of nodemailer's `SMTPConnection` the login probe uses. */
+interface ProbeConnection {
+  connect(callback: (error?: Error) => void): void;
+  quit(): void;
+  close(): void;
+  on(event: 'error', listener: (error: Error) => void): void;
+  /** Internal to nodemailer (all versions since 1.x): the reply handlers and the raw command writer. */
+  _responseActions: Array<(reply: string) => void>;
+  _sendCommand(command: string): void;
+}
+
+/**
+ * Whether the server refuses `MAIL FROM:<>` without a login: the reply when it does (530 "Authentication
+ * required", RFC 4954 §6), undefined when it takes it. Nothing is sent: the transaction is reset (RSET) and the
+ * connection closed. Uses nodemailer's own `SMTPConnection`, so STARTTLS and the TLS checks are the transport's.
+ */
+async function refusalWithoutLogin(config: SmtpConfig, timeoutMs: number): Promise<string | undefined> {
+  const module = (await loadOptional(
+    'nodemailer',
+    PROVIDER,
+    () => import('nodemailer/lib/smtp-connection'),
+  )) as unknown as {
+    default: new (options: SMTPTransportOptions) => ProbeConnection;
+  };
+  const connection = new module.default(transportOptions(config, timeoutMs));
+  try {
+    return await new Promise<string | undefined>((resolve, reject) => {
+      connection.on('error', reject);
+      connection.connect((error) => {
+        if (error) return reject(error);
+        connection._responseActions.push((reply) => {
+          const code = Number(reply.slice(0, 3));
+          if (code >= 200 && code < 300) {
+            connection._responseActions.push(() => resolve(undefined));
+            connection._sendCommand('RSET');
+            return;
+          }
+          // Only a refusal about the login counts; any other refusal of the null sender says nothing about it.
+          resolve(code === 530 || AUTH_REQUIRED_REPLY.test(reply) ? firstLine(reply) : undefined);
+        });
+        connection._sendCommand('MAIL FROM:<>');
+      });
+    });
+  } finally {
+    try {
+      connection.quit();
+    } catch {
+      connection.close();
+    }
+  }
 }
 
 async function loadNodemailer(): Promise<typeof import('nodemailer')> {
@@ -551,7 +624,8 @@ const POLICY_REPLY = /not authori[sz]ed|access denied|policy/i;
 const CONTENT_REPLY = /\bspam\b|\bvirus\b|malware|malicious|content (?:rejected|refused|not accepted)/i;
 
 function firstLine(response: string | undefined): string {
-  return (response ?? '').split(/\r?\n/, 1)[0]!.trim().slice(0, 200);
+  // Not shortened here: the core scrubs the secrets' forms first, then shortens (see `excerpt`).
+  return excerpt((response ?? '').split(/\r?\n/, 1)[0]!);
 }
 
 function failure(

@@ -36,7 +36,7 @@ import {
   snsConfigSchema,
   type VerifyResult,
 } from 'messagepipe';
-import { withDeadline } from './_shared/deadline';
+import { guardAwsClient, type HttpCallScope, runHttpCall } from './_shared/http';
 import {
   classifyNetworkErrorCode,
   codeForHttpStatus,
@@ -44,7 +44,7 @@ import {
   isNetworkErrorCode,
   retryAfterFromHeaders,
 } from './_shared/http-errors';
-import { acceptedWithoutId } from './_shared/message-id';
+import { receiptFromSuccess } from './_shared/message-id';
 import { cannotCheck } from './_shared/verify';
 import { snsWebhook } from './webhooks/sns';
 
@@ -80,6 +80,8 @@ async function createClient(config: SnsConfig): Promise<PooledClient> {
     maxAttempts: 1,
     requestHandler: { connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true },
   });
+  // No redirects, answers read up to the size cap (see `_shared/http.ts`).
+  guardAwsClient(client, PROVIDER, 'Amazon SNS');
   return { client, sdk };
 }
 
@@ -241,13 +243,14 @@ async function callSns<T>(
   ctx: Pick<AdapterCallContext, 'signal' | 'timeoutMs'>,
   what: string,
   ambiguous: boolean,
-  call: (abortSignal: AbortSignal) => Promise<T>,
+  call: (abortSignal: AbortSignal, scope: HttpCallScope) => Promise<T>,
 ): Promise<T> {
-  try {
-    return await withDeadline(ctx, call, { provider: PROVIDER, ambiguous });
-  } catch (error) {
-    throw toProviderError(error, what, ambiguous);
-  }
+  return runHttpCall(
+    ctx,
+    { provider: PROVIDER, label: 'Amazon SNS', operation: ambiguous ? 'send' : 'verify' },
+    (scope) => call(scope.signal, scope),
+    (error) => toProviderError(error, what, ambiguous),
+  );
 }
 
 /**
@@ -263,6 +266,11 @@ export function sns(): BuiltInAdapter<'sns'> {
     channel: 'sms',
     configSchema: snsConfigSchema,
     webhook: snsWebhook,
+    // The SDK is loaded before the attempt's timer starts (see `Adapter.load`). SigV4 never puts the secret key
+    // on the wire, so there is no derived form to declare.
+    load: async () => {
+      await loadOptional(PACKAGE, PROVIDER, () => import('@aws-sdk/client-sns'));
+    },
 
     async send(message: OutboundSms, ctx: SendContext<SnsConfig>) {
       // The core validated `to` as E.164; checked again because a custom caller may hand the adapter anything.
@@ -281,11 +289,21 @@ export function sns(): BuiltInAdapter<'sns'> {
         Message: message.body,
         MessageAttributes: snsMessageAttributes(message, ctx.config),
       });
-      const published = await callSns(ctx, 'the message', true, (abortSignal) =>
-        client.send(command, { abortSignal }),
-      );
-      // Accepted (200) even without an id: report it as sent, since failing over could deliver twice.
-      return { messageId: published.MessageId || acceptedWithoutId(ctx.logger, 'Amazon SNS', PROVIDER) };
+      let body: string | undefined;
+      const published = await callSns(ctx, 'the message', true, async (abortSignal, scope) => {
+        const answer = await client.send(command, { abortSignal });
+        body = scope.body;
+        return answer;
+      });
+      // The documented answer is `text/xml` `<PublishResponse><PublishResult><MessageId>`: an HTML page or an
+      // empty 200 (which the SDK reads as an answer without an id) is not it.
+      return receiptFromSuccess(ctx.logger, {
+        provider: PROVIDER,
+        label: 'Amazon SNS',
+        status: published.$metadata.httpStatusCode,
+        messageId: published.MessageId,
+        documented: /<PublishResponse[\s>]/.test(body ?? ''),
+      });
     },
 
     async verify(config: SnsConfig, ctx: AdapterCallContext): Promise<VerifyResult> {

@@ -39,7 +39,7 @@ import {
   termiiConfigSchema,
   type VerifyResult,
 } from 'messagepipe';
-import { withDeadline } from './_shared/deadline';
+import { guardedFetch, runHttpCall } from './_shared/http';
 import {
   classifyNetworkErrorCode,
   codeForHttpStatus,
@@ -47,7 +47,7 @@ import {
   isNetworkErrorCode,
   retryAfterFromHeaders,
 } from './_shared/http-errors';
-import { acceptedWithoutId } from './_shared/message-id';
+import { receiptFromSuccess } from './_shared/message-id';
 import { termiiWebhook } from './webhooks/termii';
 
 const PROVIDER = 'termii';
@@ -138,7 +138,7 @@ class TermiiClient {
   }
 
   async #exchange(url: string, signal: AbortSignal, init: RequestInit): Promise<TermiiResponse> {
-    const response = await fetch(url, { ...init, signal, redirect: 'error' });
+    const response = await termiiFetch(url, { ...init, signal });
     const text = await response.text();
     let answer: TermiiAnswer | undefined;
     try {
@@ -150,6 +150,9 @@ class TermiiClient {
     return { status: response.status, headers: response.headers, answer, text };
   }
 }
+
+/** Our transport: no redirects (the key is in the body and the query), answers read up to the size cap. */
+const termiiFetch = guardedFetch(PROVIDER, { label: 'Termii' });
 
 /** The JSON body of `POST /api/sms/send`. */
 export interface TermiiSendBody {
@@ -319,41 +322,44 @@ export function termii(): BuiltInAdapter<'termii'> {
     async send(message: OutboundSms, ctx: SendContext<TermiiConfig>) {
       const payload = toTermiiPayload(message, ctx.config);
       const client = await clients.get(ctx);
-      const response = await withDeadline(
+      const response = await runHttpCall(
         ctx,
-        (signal) =>
-          client.send(payload, signal).catch((error: unknown) => {
-            throw networkFailure(error, 'the message', true);
-          }),
-        { provider: PROVIDER, ambiguous: true },
+        { provider: PROVIDER, label: 'Termii', operation: 'send' },
+        (scope) => client.send(payload, scope.signal),
+        (error) => networkFailure(error, 'the message', true),
       );
       const messageId = termiiMessageIdOf(response.answer, response.text);
       if (response.status === 200 && (messageId !== undefined || response.answer?.code === 'ok')) {
         ctx.logger.debug('termii accepted a message', { status: response.status });
         // A message id, or `code: "ok"` even without one, is a definite acceptance: failing over would deliver
         // twice.
-        return { messageId: messageId ?? acceptedWithoutId(ctx.logger, 'Termii', PROVIDER) };
+        return receiptFromSuccess(ctx.logger, {
+          provider: PROVIDER,
+          label: 'Termii',
+          status: response.status,
+          messageId,
+          documented: true,
+        });
       }
       if (response.status >= 200 && response.status < 300 && !response.answer) {
         // Termii took the request but its answer could not be read: the message may well be on its way.
-        throw new ProviderError(
-          'PROVIDER_UNAVAILABLE',
-          `Termii answered ${response.status} with a body that is not JSON; the message may have been accepted`,
-          { provider: PROVIDER, status: response.status, ambiguous: true },
-        );
+        return receiptFromSuccess(ctx.logger, {
+          provider: PROVIDER,
+          label: 'Termii',
+          status: response.status,
+          documented: false,
+        });
       }
       throw refusal(response, client, 'the message');
     },
 
     async verify(config: TermiiConfig, ctx: AdapterCallContext): Promise<VerifyResult> {
       const client = new TermiiClient(config);
-      const response = await withDeadline(
+      const response = await runHttpCall(
         ctx,
-        (signal) =>
-          client.balance(signal).catch((error: unknown) => {
-            throw networkFailure(error, 'the balance check', false);
-          }),
-        { provider: PROVIDER, ambiguous: false },
+        { provider: PROVIDER, label: 'Termii', operation: 'verify' },
+        (scope) => client.balance(scope.signal),
+        (error) => networkFailure(error, 'the balance check', false),
       );
       const answer = response.answer;
       if (response.status === 200 && answer && answer.balance !== undefined && answer.balance !== null) {

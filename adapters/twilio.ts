@@ -47,12 +47,20 @@ import type RequestClient from 'twilio/lib/base/RequestClient';
 import type Response from 'twilio/lib/http/response';
 import { withDeadline } from './_shared/deadline';
 import {
+  AXIOS_TRANSPORT_OPTIONS,
+  axiosTransportFault,
+  isRedirectStatus,
+  redirectRefused,
+} from './_shared/http';
+import {
   classifyNetworkErrorCode,
   codeForHttpStatus,
   excerpt,
+  headerValue,
   isNetworkErrorCode,
   retryAfterFromHeaders,
 } from './_shared/http-errors';
+import { receiptFromSuccess } from './_shared/message-id';
 import { twilioWebhook } from './webhooks/twilio';
 
 const PROVIDER = 'twilio';
@@ -107,14 +115,25 @@ async function createClient(config: TwilioConfig): Promise<PooledClient> {
   class ScopedRequestClient extends sdk.RequestClient {
     override async request<TData>(options: RequestClient.RequestOptions<TData>): Promise<Response<TData>> {
       const scope = callScope.getStore();
+      const uri = origin ? rewriteOrigin(options.uri, origin) : options.uri;
       const response = await super.request<TData>({
         ...options,
-        uri: origin ? rewriteOrigin(options.uri, origin) : options.uri,
+        uri,
         // Never the SDK's debug logging: it prints request details to the console.
         logLevel: 'none',
         ...(scope ? { timeout: scope.timeoutMs } : {}),
       });
       if (scope) scope.response = { statusCode: response.statusCode, headers: response.headers };
+      // RequestClient never follows redirects (maxRedirects 0) but hands a 3xx to the SDK as an answer.
+      if (isRedirectStatus(response.statusCode)) {
+        throw redirectRefused(
+          PROVIDER,
+          response.statusCode,
+          headerValue(response.headers, 'location'),
+          uri,
+          'Twilio',
+        );
+      }
       return response;
     }
   }
@@ -127,6 +146,8 @@ async function createClient(config: TwilioConfig): Promise<PooledClient> {
   // RequestClient brings a keep-alive agent for https only; plain http (a local endpoint) gets one too, so every
   // connection of this client is closed when it is released.
   transport.axios.defaults.httpAgent = new HttpAgent({ keepAlive: true });
+  // Answers are read up to the size cap (see `_shared/http.ts`); RequestClient sets no limit of its own.
+  transport.axios.defaults.maxContentLength = AXIOS_TRANSPORT_OPTIONS.maxContentLength;
   // RequestClient does not forward an abort signal to axios; its interceptor does, from the call's scope.
   transport.axios.interceptors.request.use((request) => {
     const scope = callScope.getStore();
@@ -252,6 +273,9 @@ export function codeForTwilioError(status: number, twilioCode: number | undefine
 /** Turns what the SDK threw into a classified {@link ProviderError} that holds no request data. */
 function toProviderError(error: unknown, scope: CallScope, what: string, ambiguous: boolean): ProviderError {
   if (error instanceof ProviderError) return error;
+  // Before the status: axios puts the status of an answer whose body broke off on the error too.
+  const transport = axiosTransportFault(error, PROVIDER, ambiguous ? 'send' : 'verify', 'Twilio');
+  if (transport) return transport;
   const status = (error as { status?: unknown }).status;
   if (typeof status === 'number') {
     const rawCode = (error as { code?: unknown }).code;
@@ -331,6 +355,16 @@ export function twilio(): BuiltInAdapter<'twilio'> {
     channel: 'sms',
     configSchema: twilioConfigSchema,
     webhook: twilioWebhook,
+    // The SDK (a ~220 ms require) is loaded before the attempt's timer starts (see `Adapter.load`).
+    load: async () => {
+      await loadTwilio();
+    },
+    // The Authorization header's Basic credentials (`accountSid:authToken`, or `apiKeySid:apiKeySecret` for an
+    // API key), in case an answer echoes them.
+    secretForms: (config: TwilioConfig) =>
+      config.apiKeySid && config.apiKeySecret
+        ? [Buffer.from(`${config.apiKeySid}:${config.apiKeySecret}`).toString('base64')]
+        : [Buffer.from(`${config.accountSid}:${config.authToken ?? ''}`).toString('base64')],
 
     async send(message: OutboundSms, ctx: SendContext<TwilioConfig>) {
       // The core validated `to` as E.164; checked again because a custom caller may hand the adapter anything.
@@ -351,7 +385,14 @@ export function twilio(): BuiltInAdapter<'twilio'> {
       const created = await callTwilio(ctx, 'the message', true, () =>
         client.messages.create({ to: message.to, body: message.body, ...sender }),
       );
-      return { messageId: created.sid };
+      // The documented answer is 201 with the Message resource; its `sid` is the id.
+      return receiptFromSuccess(ctx.logger, {
+        provider: PROVIDER,
+        label: 'Twilio',
+        status: 201,
+        messageId: typeof created?.sid === 'string' ? created.sid : undefined,
+        documented: typeof created?.status === 'string',
+      });
     },
 
     async verify(config: TwilioConfig, ctx: AdapterCallContext): Promise<VerifyResult> {

@@ -80,6 +80,19 @@ export interface Adapter<
   /** Sending domains or senders and their verification state. */
   domains?(config: Config, ctx: AdapterCallContext): Promise<DomainStatus[]>;
   /**
+   * Strings this adapter derives from the config's secrets and puts on the wire, such as the base64 of Basic
+   * credentials (`user:password`) or an SMTP `AUTH PLAIN` token. The core scrubs them (and their URL-encoded and
+   * JSON-escaped forms) from every error, verdict and log line, as it does the secret values themselves: a provider
+   * that echoes its `Authorization` header back must not leak the key in another encoding.
+   */
+  secretForms?(config: Config): string[];
+  /**
+   * Loads what the adapter needs before its first call, typically its SDK (`import()`). The dispatcher awaits it
+   * before it starts an attempt's timer, so loading a module never counts as provider time. Must be cheap once
+   * loaded; a failure (say `ADAPTER_MISSING`) is reported as the attempt's error.
+   */
+  load?(): Promise<void>;
+  /**
    * Drops whatever is cached for a provider config (called when it is updated or removed). Ids are unique within
    * a project only: key anything cached per config by `(projectId, providerConfigId)`, as {@link ClientPool} does.
    */
@@ -112,10 +125,44 @@ export interface AdapterDefinition<C extends Channel, S extends z.ZodType, P ext
   send(message: OutboundMessage<C>, ctx: SendContext<z.output<S>>): Promise<SendReceipt>;
   verify?(config: z.output<S>, ctx: AdapterCallContext): Promise<VerifyResult>;
   domains?(config: z.output<S>, ctx: AdapterCallContext): Promise<DomainStatus[]>;
+  secretForms?(config: z.output<S>): string[];
+  load?(): Promise<void>;
   release?(providerConfigId: string, projectId: string): Promise<void> | void;
   close?(): Promise<void> | void;
   webhook?: AdapterWebhook<z.output<S>>;
 }
+
+/**
+ * Awaits an adapter's {@link Adapter.load} (once per adapter while it succeeds), settling early with the signal's
+ * reason when it aborts.
+ */
+export function loadAdapter(adapter: Pick<AnyAdapter, 'load'>, signal?: AbortSignal): Promise<void> {
+  if (!adapter.load) return Promise.resolve();
+  let loading = loaded.get(adapter);
+  if (!loading) {
+    loading = adapter.load();
+    loaded.set(adapter, loading);
+    loading.catch(() => loaded.delete(adapter));
+  }
+  if (!signal) return loading;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    loading.then(
+      () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+const loaded = new WeakMap<object, Promise<void>>();
 
 /**
  * Types a custom adapter: the config type of `send`, `verify` and `domains` is inferred from `configSchema`, and

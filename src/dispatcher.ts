@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { type AnyAdapter, defaultLogger, type Logger } from './adapter';
+import { type AnyAdapter, defaultLogger, type Logger, loadAdapter } from './adapter';
 import { ProviderCatalog } from './catalog';
 import { MessagesApi, SuppressionsApi } from './delivery/apis';
 import { DeliveryService, type ScreenedMessage, type SuppressionOptions } from './delivery/service';
@@ -494,9 +494,11 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
       const adapter = this.#core.catalog.adapterFor(record.provider);
       const { opened, revision } = this.#open(record);
       secrets = opened.secrets;
+      // Loading the SDK is not provider time: it happens before the attempt's timer starts (within the send's).
+      if (adapter.load) await loadAdapter(adapter, signal);
       const configured =
         typeof opened.config.timeoutMs === 'number' ? opened.config.timeoutMs : this.#core.timeoutMs;
-      const timeoutMs = Math.min(configured, budgetMs);
+      const timeoutMs = Math.max(1, Math.min(configured, budgetMs - (performance.now() - started)));
       const receipt = await withTimeout(
         (attemptSignal) =>
           adapter.send(message, {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { AnyAdapter, Logger } from './adapter';
+import { type AnyAdapter, type Logger, loadAdapter } from './adapter';
 import type { ProviderCatalog } from './catalog';
 import {
   type ErrorCode,
@@ -16,10 +16,12 @@ import { identifier, parseOrThrow, refuseProtoKeys, wellFormed } from './schemas
 import type { BuiltInProviders } from './schemas/providers';
 import {
   mergeSecrets,
+  redactionForms,
   type SecretBinding,
   type SecretCodec,
   type SecretValues,
   scrubSecrets,
+  scrubThenShorten,
   splitSecrets,
   valueAt,
 } from './secrets';
@@ -581,8 +583,12 @@ export class ProvidersApi<Add = AddProviderInput, Updates = Record<string, Recor
     options: WriteOptions,
   ): Promise<CredentialState> {
     if (options.verify === false || !adapter.verify) return { status: 'unchecked' };
-    const secrets = Object.values(
-      splitSecrets(config, this.#core.catalog.secretPaths(adapter.channel, adapter.provider)).secrets,
+    const secrets = secretFormsOf(
+      adapter,
+      config,
+      Object.values(
+        splitSecrets(config, this.#core.catalog.secretPaths(adapter.channel, adapter.provider)).secrets,
+      ),
     );
     const verdict = await this.#callProvider(adapter.provider, secrets, config, (signal, timeoutMs) =>
       adapter.verify!(config, { signal, timeoutMs, logger: this.#core.logger }),
@@ -602,7 +608,11 @@ export class ProvidersApi<Add = AddProviderInput, Updates = Record<string, Recor
     return toCredentialState(verdict);
   }
 
-  /** Calls the provider with the config's timeout; failures come back classified and free of secrets. */
+  /**
+   * Calls the provider with the config's timeout (the adapter's SDK is loaded first, outside it); failures come
+   * back classified and free of every form of the secrets. These calls check credentials or list the account's
+   * domains, never a message: an answer an adapter reads as message-level is provider-level here.
+   */
   async #callProvider<T>(
     provider: string,
     secrets: string[],
@@ -611,6 +621,7 @@ export class ProvidersApi<Add = AddProviderInput, Updates = Record<string, Recor
   ): Promise<T> {
     const timeoutMs = typeof config.timeoutMs === 'number' ? config.timeoutMs : this.#core.timeoutMs;
     try {
+      await loadAdapter(this.#core.catalog.adapterFor(provider));
       const result = await withTimeout((signal) => call(signal(), timeoutMs), {
         timeoutMs,
         provider,
@@ -622,7 +633,7 @@ export class ProvidersApi<Add = AddProviderInput, Updates = Record<string, Recor
       if (isMessagePipeError(error) && !isProviderError(error)) {
         throw new MessagePipeError(error.code, scrubSecrets(error.message, secrets), { provider });
       }
-      throw sanitizeProviderError(error, provider, secrets);
+      throw aboutTheAccount(sanitizeProviderError(error, provider, secrets));
     }
   }
 
@@ -680,28 +691,67 @@ export interface OpenedConfig {
  * The full config of a stored record, secrets included. Internal to the dispatcher: never reachable from the
  * public API, so no caller can read a credential back.
  */
-export function openConfig(core: Pick<DispatcherCore, 'codec'>, record: StoredProviderRecord): OpenedConfig {
+export function openConfig(
+  core: Pick<DispatcherCore, 'codec' | 'catalog'>,
+  record: StoredProviderRecord,
+): OpenedConfig {
   const secrets: SecretValues = core.codec.decode(record.secrets, bindingOf(record));
-  return { config: mergeSecrets(record.config, secrets), secrets: Object.values(secrets) };
+  const config = mergeSecrets(record.config, secrets);
+  const adapter = core.catalog.adapters().find((candidate) => candidate.provider === record.provider);
+  return { config, secrets: secretFormsOf(adapter, config, Object.values(secrets)) };
+}
+
+/** Every form of a config's secrets to scrub: the values, their encodings, and what the adapter derives. */
+function secretFormsOf(
+  adapter: AnyAdapter | undefined,
+  config: Record<string, unknown>,
+  values: string[],
+): string[] {
+  let derived: string[] = [];
+  try {
+    derived = adapter?.secretForms?.(config) ?? [];
+  } catch {
+    // A config the adapter cannot read derives nothing; the values themselves are still scrubbed.
+  }
+  return redactionForms(values, derived);
+}
+
+/**
+ * A failed credential check or domain listing is about the credentials or the account, never a message: a 400
+ * that the adapter's send rules read as `MESSAGE_REJECTED` or `RECIPIENT_INVALID` becomes `PROVIDER_REJECTED`.
+ */
+function aboutTheAccount(error: ProviderError): ProviderError {
+  if (error.failureClass !== 'message') return error;
+  const options: ConstructorParameters<typeof ProviderError>[2] = { provider: error.provider };
+  if (error.status !== undefined) options.status = error.status;
+  if (error.providerCode !== undefined) options.providerCode = error.providerCode;
+  return new ProviderError('PROVIDER_REJECTED', error.message, options);
 }
 
 function toCredentialState(verdict: VerifyResult): CredentialState {
   const checkedAt = new Date().toISOString();
   if (verdict.valid === true) return { status: 'valid', checkedAt };
   // "Cannot check with these permissions" is not a verdict: the provider stays in the failover chain.
-  if (verdict.valid === null) return { status: 'unchecked', checkedAt, reason: verdict.reason };
-  return { status: 'invalid', checkedAt, reason: verdict.reason };
+  if (verdict.valid === null) {
+    return { status: 'unchecked', checkedAt, reason: scrubThenShorten(verdict.reason, []) };
+  }
+  return { status: 'invalid', checkedAt, reason: scrubThenShorten(verdict.reason, []) };
 }
 
-/** Scrubs secret values out of any string in data an adapter returned (reasons, domain details). */
+/** Scrubs every secret form out of each string in data an adapter returned (reasons, domain details). */
 export function scrubDeep<T>(value: T, secrets: string[]): T {
   if (secrets.length === 0) return value;
-  const json = JSON.stringify(value);
-  if (json === undefined || !secrets.some((secret) => secret.length >= 4 && json.includes(secret)))
-    return value;
-  let scrubbed = json;
-  for (const secret of secrets) if (secret.length >= 4) scrubbed = scrubbed.split(secret).join('[REDACTED]');
-  return JSON.parse(scrubbed) as T;
+  const walk = (node: unknown): unknown => {
+    if (typeof node === 'string') return scrubSecrets(node, secrets);
+    if (Array.isArray(node)) return node.map(walk);
+    if (typeof node === 'object' && node !== null) {
+      return Object.fromEntries(
+        Object.entries(node).map(([key, entry]) => [scrubSecrets(key, secrets), walk(entry)]),
+      );
+    }
+    return node;
+  };
+  return walk(value) as T;
 }
 
 function notFound(id: string): MessagePipeError {

@@ -139,17 +139,69 @@ export function mergeSecrets(
 
 const REDACTED = '[REDACTED]';
 
+/** Values shorter than this are not scrubbed: they would match ordinary text. */
+const MIN_SECRET_LENGTH = 4;
+
 /**
- * Replaces every occurrence of the given secret values in `text`. A last line of defence for messages that come
- * from SDKs and servers, which may echo a request back.
+ * Every form in which a secret can come back from a provider, to be scrubbed: each value raw, URL-encoded (both
+ * `%20` and form `+` styles), JSON-escaped, and base64 (padded and not); plus each string an adapter derives from
+ * the secrets and puts on the wire (`Adapter.secretForms`, e.g. the base64 of Basic credentials), with the same
+ * encodings. Longest first, so a longer form is replaced before a shorter one inside it.
+ */
+export function redactionForms(values: Iterable<string>, derived: Iterable<string> = []): string[] {
+  const forms = new Set<string>();
+  const add = (form: string) => {
+    if (form.length >= MIN_SECRET_LENGTH) forms.add(form);
+  };
+  const encodings = (value: string) => {
+    add(value);
+    add(encodeURIComponent(value));
+    add(new URLSearchParams({ v: value }).toString().slice(2));
+    add(JSON.stringify(value).slice(1, -1));
+  };
+  for (const value of values) {
+    if (value.length < MIN_SECRET_LENGTH) continue;
+    encodings(value);
+    const base64 = Buffer.from(value).toString('base64');
+    encodings(base64);
+    add(base64.replace(/=+$/, ''));
+  }
+  for (const form of derived) {
+    if (form.length < MIN_SECRET_LENGTH) continue;
+    encodings(form);
+    add(form.replace(/=+$/, ''));
+  }
+  return [...forms].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Replaces every occurrence of the given secret forms in `text` (see {@link redactionForms}; its URL-encoded form
+ * is also looked for, for callers that pass bare values). A last line of defence for messages that come from SDKs
+ * and servers, which may echo a request back.
  */
 export function scrubSecrets(text: string, values: Iterable<string>): string {
   let result = text;
   for (const value of values) {
-    if (value.length < 4) continue;
+    if (value.length < MIN_SECRET_LENGTH) continue;
     if (result.includes(value)) result = result.split(value).join(REDACTED);
     const encoded = encodeURIComponent(value);
     if (encoded !== value && result.includes(encoded)) result = result.split(encoded).join(REDACTED);
   }
   return result;
+}
+
+/** The longest provider-supplied text kept in an error message or a stored reason. */
+export const MAX_PROVIDER_TEXT_LENGTH = 500;
+
+/**
+ * Scrubs, then shortens: the one order for provider text. Cutting first could leave part of a secret that
+ * straddles the cut, which no scrubbing would then recognise.
+ */
+export function scrubThenShorten(
+  text: string,
+  forms: Iterable<string>,
+  maxLength: number = MAX_PROVIDER_TEXT_LENGTH,
+): string {
+  const scrubbed = scrubSecrets(text, forms);
+  return scrubbed.length > maxLength ? `${scrubbed.slice(0, maxLength - 1)}…` : scrubbed;
 }

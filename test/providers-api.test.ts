@@ -201,6 +201,31 @@ describe('pipe.providers', () => {
     expect(error.issues?.map((issue) => issue.path.join('.'))).toEqual(['config.auth.pass']);
   });
 
+  it.each([
+    ['requireTLS true → false', { requireTLS: true }, { requireTLS: false }],
+    ['requireTLS removed', { requireTLS: true }, { requireTLS: undefined }],
+    ['secure true → false', { secure: true, port: 465 }, { secure: false, port: 465 }],
+    ['tls.rejectUnauthorized true → false', {}, { tls: { rejectUnauthorized: false } }],
+    ['tls.servername changed', {}, { tls: { rejectUnauthorized: true, servername: 'other.test' } }],
+  ])('asks for the SMTP password again when how it travels changes: %s', async (_name, before, after) => {
+    const { auth, ...rest } = sampleConfigs.smtp;
+    const record = await addSmtp({ config: { ...sampleConfigs.smtp, ...before } });
+    const error = await failure(
+      pipe.providers.update(
+        { projectId: PROJECT, id: record.id },
+        { config: { ...rest, ...before, ...after, auth: { user: auth.user } } },
+      ),
+    );
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.issues?.map((issue) => issue.path.join('.'))).toEqual(['config.auth.pass']);
+    // Unchanged transport settings keep the stored password.
+    const kept = await pipe.providers.update(
+      { projectId: PROJECT, id: record.id },
+      { config: { ...rest, ...before, auth: { user: auth.user } } },
+    );
+    expect(kept.secretFields).toEqual(['auth.pass']);
+  });
+
   it('removes an optional secret given as null', async () => {
     const postmark = createMockAdapter({ provider: 'postmark', channel: 'email' });
     pipe = new Dispatcher({ adapters: [postmark], store });

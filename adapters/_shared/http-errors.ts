@@ -165,8 +165,12 @@ export function classifyNetworkErrorCode(errorCode: string): NetworkFailure {
   return { code: 'NETWORK_ERROR', ambiguous: true };
 }
 
-/** Shortens provider-supplied text for an error message (bodies can be long HTML pages). */
-export function excerpt(text: string, maxLength = 300): string {
+/**
+ * Provider-supplied text for an error message, on one line. It is not shortened here: the core scrubs every form
+ * of the secrets first and shortens after (`scrubThenShorten`), so no part of a secret can survive a cut. Answers
+ * are at most `MAX_RESPONSE_BYTES` long (see `http.ts`); `maxLength` is only a bound against runaway text.
+ */
+export function excerpt(text: string, maxLength = 64 * 1024): string {
   const singleLine = text.replace(/\s+/g, ' ').trim();
   return singleLine.length > maxLength ? `${singleLine.slice(0, maxLength - 1)}…` : singleLine;
 }

@@ -144,7 +144,10 @@ export const smtpConfigSchema = z.strictObject({
       servername: z.string().min(1).optional(),
     }),
   ).optional(),
-  requireTLS: z.boolean().optional().meta({ description: 'Refuse to send unless STARTTLS succeeds.' }),
+  // How credentials travel: weakening it (true to false) must not keep the stored password.
+  requireTLS: credentialTarget(z.boolean())
+    .optional()
+    .meta({ description: 'Refuse to send unless STARTTLS succeeds.' }),
   maxConnections: z
     .number()
     .int()

@@ -84,9 +84,19 @@ export interface HttpReply {
  *   closes) — for timeout tests.
  * - `reset`: reads the request, then resets the TCP connection — the request may have been processed.
  * - `malformed-json`: answers `status` (default 200) with `content-type: application/json` and a truncated body.
+ * - `cut-after-status`: sends the status line, headers and the first bytes of a JSON body, then resets the
+ *   connection (the provider had the request and began to answer).
+ * - `stream`: answers `status` with a body of `bytes` bytes (no `content-length`, chunked), `chunkBytes` at a
+ *   time, `chunkDelayMs` apart — for answers too large to read.
  */
 export interface FaultReply {
-  fault: 'hang' | 'reset' | 'malformed-json';
+  fault: 'hang' | 'reset' | 'malformed-json' | 'cut-after-status' | 'stream';
+  /** For `stream`: total body size. @default 100 MiB */
+  bytes?: number;
+  /** For `stream`. @default 64 KiB */
+  chunkBytes?: number;
+  /** For `stream`: pause between chunks. @default 0 */
+  chunkDelayMs?: number;
   /** For `malformed-json`. @default 200 */
   status?: number;
   /** For `malformed-json`. */
@@ -265,6 +275,21 @@ export class FakeHttpServer {
         request.socket.resetAndDestroy();
         return;
       }
+      if (reply.fault === 'cut-after-status') {
+        response.writeHead(reply.status ?? 200, {
+          'content-type': 'application/json',
+          'content-length': '4096',
+          ...reply.headers,
+        });
+        response.write('{"id": "<cut');
+        // Let the head and the first bytes leave before the reset.
+        setTimeout(() => request.socket.resetAndDestroy(), 20);
+        return;
+      }
+      if (reply.fault === 'stream') {
+        streamBody(response, reply, this.#hanging);
+        return;
+      }
       send(response, {
         status: reply.status ?? 200,
         headers: { 'content-type': 'application/json', ...reply.headers },
@@ -293,6 +318,29 @@ export class FakeHttpServer {
     if (index >= 0) return this.#queue.splice(index, 1)[0];
     return this.#routes.find((route) => matches(route, request));
   }
+}
+
+/** Writes a long body chunk by chunk, stopping as soon as the client goes away. */
+function streamBody(response: ServerResponse, reply: FaultReply, hanging: Set<ServerResponse>): void {
+  const total = reply.bytes ?? 100 * 1024 * 1024;
+  const chunk = Buffer.alloc(reply.chunkBytes ?? 64 * 1024, 'x');
+  let sent = 0;
+  hanging.add(response);
+  response.on('close', () => hanging.delete(response));
+  response.writeHead(reply.status ?? 200, { 'content-type': 'application/json', ...reply.headers });
+  const next = () => {
+    if (response.destroyed) return;
+    if (sent >= total) {
+      response.end();
+      return;
+    }
+    sent += chunk.byteLength;
+    const flushed = response.write(chunk);
+    const go = () => (reply.chunkDelayMs ? setTimeout(next, reply.chunkDelayMs) : setImmediate(next));
+    if (flushed) go();
+    else response.once('drain', go);
+  };
+  next();
 }
 
 function matches(route: Route, request: RecordedRequest): boolean {

@@ -5,6 +5,8 @@ import {
   callContext,
   describeAdapterConformance,
   expectPlaceholderReceipt,
+  expectProviderError,
+  rejectionOf,
   sendContext,
 } from './conformance';
 import { fakeSecret, type RecordedRequest, useFakeHttpServer } from './fake-http-server';
@@ -458,14 +460,18 @@ describe('sendgrid mapping', () => {
     );
   });
 
-  // This used to expect an ambiguous failure, which made the dispatcher fail over and deliver twice.
-  it('counts a 202 without X-Message-Id as sent, under a placeholder id', async () => {
+  // SendGrid's documented success answer is 202 with the id in X-Message-Id. An empty 202 without it (a proxy, a
+  // broken answer) proves nothing: ambiguous, so `onAmbiguousTimeout` decides, never a placeholder "sent".
+  it('reports a 202 without X-Message-Id as ambiguous, not as sent', async () => {
     fake.route('POST', '/v3/mail/send', { status: 202 });
     const adapter = sendgrid();
     try {
       const ctx = sendContext(config(fake.origin));
-      const receipt = await adapter.send(message, ctx);
-      expectPlaceholderReceipt(receipt, ctx.logger, 'SendGrid', [API_KEY]);
+      const error = await rejectionOf(adapter.send(message, ctx));
+      expectProviderError(error, 'sendgrid', { code: 'PROVIDER_UNAVAILABLE', ambiguous: true, status: 202 }, [
+        API_KEY,
+      ]);
+      expect(ctx.logger.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
       expect(fake.requests).toHaveLength(1);
     } finally {
       await adapter.close?.();

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
+import { inspect, promisify } from 'node:util';
 import { type ParsedMail, simpleParser } from 'mailparser';
 import {
   type Dispatcher,
@@ -762,6 +762,85 @@ describe('smtp adapter: credentials', () => {
     expect(validation.valid).toBe(false);
     expect(validation.reason).toContain('535');
     expectNoSecret(validation);
+  });
+
+  it('reports a config without a login as invalid when the server requires one, and logs in when it is given', async () => {
+    const adapter = smtp();
+    cleanups.push(() => adapter.close?.());
+    const verifyContext = { signal: new AbortController().signal, timeoutMs: 5_000, logger };
+    const { auth: _auth, ...withoutAuth } = baseConfig();
+    const delivered = mainServer.deliveries.length;
+    // mainServer is smtp-server with authOptional: false: MAIL FROM without a login gets 530.
+    const verdict = await adapter.verify!(withoutAuth, verifyContext);
+    expect(verdict).toMatchObject({ valid: false, reason: expect.stringMatching(/requires a login.*530/) });
+    expect(mainServer.deliveries).toHaveLength(delivered);
+    const before = mainServer.logins;
+    expect(await adapter.verify!(baseConfig(), verifyContext)).toEqual({ valid: true });
+    expect(mainServer.logins).toBe(before + 1);
+
+    const pipe = await dispatcherWithSender({ adapters: [smtp()], logger });
+    cleanups.push(() => pipe.close());
+    const add = {
+      projectId: PROJECT,
+      channel: 'email' as const,
+      provider: 'smtp',
+      name: 'SMTP',
+      config: withoutAuth,
+    };
+    await expect(pipe.providers.add(add)).rejects.toMatchObject({ code: 'PROVIDER_INVALID_CREDENTIALS' });
+    const record = await pipe.providers.add(add, { verify: false });
+    expect(await pipe.providers.validate({ projectId: PROJECT, id: record.id })).toMatchObject({
+      valid: false,
+    });
+  });
+
+  it('accepts a config without a login when the server takes mail without one', async () => {
+    const open = await startServer({ authOptional: true });
+    cleanups.push(() => open.close());
+    const adapter = smtp();
+    cleanups.push(() => adapter.close?.());
+    const { auth: _auth, ...withoutAuth } = baseConfig({ port: open.port });
+    const verdict = await adapter.verify!(withoutAuth, {
+      signal: new AbortController().signal,
+      timeoutMs: 5_000,
+      logger,
+    });
+    expect(verdict).toEqual({ valid: true });
+    expect(open.deliveries).toHaveLength(0);
+  });
+
+  it('scrubs the AUTH PLAIN and LOGIN tokens a server echoes in its 535 reply', async () => {
+    const plain = Buffer.from(`\u0000${USER}\u0000${WRONG_PASSWORD}`).toString('base64');
+    const login = Buffer.from(WRONG_PASSWORD).toString('base64');
+    const echoing = await startServer({
+      onAuth(_auth, _session, callback) {
+        callback(null, {
+          message: `5.7.8 ${'x'.repeat(180)} bad credentials: ${plain} ${login}`,
+          responseCode: 535,
+        });
+      },
+    });
+    cleanups.push(() => echoing.close());
+    const pipe = await dispatcherWithSender({ adapters: [smtp()], logger });
+    cleanups.push(() => pipe.close());
+    const add = {
+      projectId: PROJECT,
+      channel: 'email' as const,
+      provider: 'smtp',
+      name: 'SMTP',
+      config: baseConfig({ port: echoing.port, auth: { user: USER, pass: WRONG_PASSWORD } }),
+    };
+    const addError = await pipe.providers.add(add).catch((thrown: unknown) => thrown);
+    const record = await pipe.providers.add(add, { verify: false });
+    const validation = await pipe.providers.validate({ projectId: PROJECT, id: record.id });
+    const stored = await pipe.providers.get({ projectId: PROJECT, id: record.id });
+    const sendError = await pipe.send(email).catch((thrown: unknown) => thrown);
+    const text = inspect([addError, validation, stored, sendError], { depth: 10 });
+    expect(text).toContain('535');
+    for (const form of [plain, plain.replace(/=+$/, ''), login, login.replace(/=+$/, ''), WRONG_PASSWORD]) {
+      expect(text).not.toContain(form);
+    }
+    for (let i = 0; i + 12 <= plain.length; i += 4) expect(text).not.toContain(plain.slice(i, i + 12));
   });
 
   it('throws a transient error from verify when it cannot reach the server', async () => {

@@ -9,7 +9,13 @@ import { sanitizeProviderError, toAttemptError } from './failover/classify';
 import { FailoverEngine, type RetryOptions } from './failover/engine';
 import type { ProviderStats } from './failover/stats';
 import { withTimeout } from './failover/timeout';
-import { type DispatcherCore, type OpenedConfig, openConfig, ProvidersApi } from './providers-api';
+import {
+  type DispatcherCore,
+  type OpenedConfig,
+  openConfig,
+  ProvidersApi,
+  type ProviderTestMessage,
+} from './providers-api';
 import { parseOrThrow } from './schemas/fields';
 import type { JsonSchema } from './schemas/json-schema';
 import {
@@ -115,6 +121,7 @@ export class Dispatcher {
    * on the stored secrets text too, so a record changed by another process is opened again.
    */
   readonly #openedConfigs = new Map<string, { secrets: string; version: number; opened: OpenedConfig }>();
+  readonly #sendTimeoutMs: number;
   #closed = false;
 
   constructor(options: DispatcherOptions) {
@@ -130,11 +137,13 @@ export class Dispatcher {
         this.#engine.forget(id);
         this.#openedConfigs.delete(`${projectId}\u0000${id}`);
       },
+      sendOnce: (record, message) => this.#sendOnce(record, message),
     };
+    this.#sendTimeoutMs = options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS;
     this.#events = new Emitter(logger);
     this.#engine = new FailoverEngine(
       {
-        sendTimeoutMs: options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS,
+        sendTimeoutMs: this.#sendTimeoutMs,
         retry: options.retry ?? {},
         circuitBreaker: options.circuitBreaker ?? {},
         onAmbiguousTimeout: options.onAmbiguousTimeout ?? 'failover',
@@ -262,10 +271,11 @@ export class Dispatcher {
     projectId: string,
     channel: Channel,
     fields: Record<string, unknown>,
+    evenIfDisabled = false,
   ): Promise<OutboundMessage> {
     if (channel === 'email') {
       const email = parseOrThrow(emailMessageSchema, fields, 'MESSAGE_INVALID', 'email');
-      const sender = await this.#enabledSender(projectId, channel);
+      const sender = await this.#enabledSender(projectId, channel, evenIfDisabled);
       const from =
         emailFromOf(email) ??
         (sender?.channel === 'email'
@@ -285,13 +295,13 @@ export class Dispatcher {
       return deepFreeze(normaliseEmail(email, from));
     }
     const sms = parseOrThrow(smsMessageSchema, fields, 'MESSAGE_INVALID', 'SMS');
-    const sender = await this.#enabledSender(projectId, channel);
+    const sender = await this.#enabledSender(projectId, channel, evenIfDisabled);
     return deepFreeze(normaliseSms(sms, sender?.channel === 'sms' ? sender : undefined));
   }
 
-  async #enabledSender(projectId: string, channel: Channel) {
+  async #enabledSender(projectId: string, channel: Channel, evenIfDisabled = false) {
     const sender = await this.#core.store.getSender(projectId, channel);
-    if (sender && !sender.enabled) {
+    if (sender && !sender.enabled && !evenIfDisabled) {
       throw new MessagePipeError('CHANNEL_DISABLED', `Sending ${channel} is disabled for this project`);
     }
     return sender;
@@ -310,6 +320,33 @@ export class Dispatcher {
     this.#openedConfigs.set(key, { secrets: record.secrets, version: record.version, opened });
     return opened;
   }
+
+  // --- providers.test: one attempt through one record, outside the failover engine (no breaker, retry, stats) ---
+  async #sendOnce(record: StoredProviderRecord, input: ProviderTestMessage): Promise<Attempt> {
+    if (this.#closed) throw new MessagePipeError('DISPATCHER_CLOSED', 'This dispatcher has been closed');
+    if (typeof input !== 'object' || input === null) {
+      parseOrThrow(z.object({}), input, 'MESSAGE_INVALID', 'message');
+    }
+    const { channel, ...fields } = input as { channel?: unknown } & Record<string, unknown>;
+    if (channel !== undefined && channel !== record.channel) {
+      throw new MessagePipeError('MESSAGE_INVALID', `This provider sends ${record.channel}, not ${channel}`, {
+        issues: [{ path: ['channel'], message: `Expected "${record.channel}"` }],
+      });
+    }
+    const message = await this.#prepare(record.projectId, record.channel, fields, true);
+    const base = { projectId: record.projectId, channel: record.channel, idempotencyKey: randomUUID() };
+    const { attempt } = await this.#attempt(
+      record,
+      message,
+      base,
+      1,
+      this.#sendTimeoutMs,
+      undefined,
+      undefined,
+    );
+    return attempt;
+  }
+  // --- end of providers.test ---
 
   /** One try of one provider: never throws for a provider failure, only reports it. */
   async #attempt(

@@ -37,20 +37,23 @@ export type { BreakerEvent, DispatcherEventName, DispatcherEvents, SendEventBase
 export type { BreakerState, CircuitBreakerOptions } from './failover/breaker';
 export type { RetryOptions } from './failover/engine';
 export type { ProviderStats } from './failover/stats';
-export type {
-  AddProviderInput,
-  ListProvidersInput,
-  ProviderPatch,
-  ProviderRef,
-  ProvidersApi,
-  ResealFailure,
-  ResealOptions,
-  ResealProgress,
-  ResealResult,
-  ValidationResult,
-  WriteOptions,
+export {
+  type AddProviderInput,
+  addProviderInputSchema,
+  type ListProvidersInput,
+  type ProviderPatch,
+  type ProviderRef,
+  type ProvidersApi,
+  type ProviderTestMessage,
+  providerPatchSchema,
+  type ResealFailure,
+  type ResealOptions,
+  type ResealProgress,
+  type ResealResult,
+  type ValidationResult,
+  type WriteOptions,
 } from './providers-api';
-export { credentialTarget, secret } from './schemas/fields';
+export { credentialTarget, secret, toIssues } from './schemas/fields';
 export type { JsonSchema } from './schemas/json-schema';
 export {
   type EmailMessageInput,
@@ -78,7 +81,7 @@ export {
   termiiConfigSchema,
   twilioConfigSchema,
 } from './schemas/providers';
-export type { SenderInput } from './schemas/sender';
+export { emailSenderSchema, type SenderInput, smsSenderSchema } from './schemas/sender';
 export { generateSecretKey, type SecretsOptions } from './sealing';
 export type { GetSenderInput, SendersApi } from './senders-api';
 export { CachingProviderStore, type ProviderCacheOptions } from './store/caching';

@@ -12,6 +12,7 @@ import {
 import { sanitizeProviderError } from './failover/classify';
 import { withTimeout } from './failover/timeout';
 import { parseOrThrow } from './schemas/fields';
+import type { EmailMessageInput, SmsMessageInput } from './schemas/message';
 import {
   mergeSecrets,
   type SecretBinding,
@@ -23,6 +24,7 @@ import {
 } from './secrets';
 import type { ProviderCursor, ProviderStore } from './store/types';
 import type {
+  Attempt,
   CredentialState,
   DomainStatus,
   ProviderRecord,
@@ -40,6 +42,8 @@ export interface DispatcherCore {
   timeoutMs: number;
   /** Called when a provider record's config changes or the record is removed (resets its breaker and stats). */
   onProviderReleased?: (projectId: string, providerConfigId: string) => void;
+  /** One attempt of one message through one record, as the dispatcher makes it (`providers.test`). */
+  sendOnce?: (record: StoredProviderRecord, message: ProviderTestMessage) => Promise<Attempt>;
 }
 
 const projectId = z.string().min(1).max(200);
@@ -48,7 +52,8 @@ const name = z.string().trim().min(1).max(200);
 const priority = z.number().int().min(0).max(1_000_000);
 const weight = z.number().int().min(1).max(1000);
 
-const addInputSchema = z.strictObject({
+/** Input of `pipe.providers.add` (exported for the HTTP API, which takes the same body). */
+export const addProviderInputSchema = z.strictObject({
   projectId,
   channel,
   provider: z.string().min(1).max(100),
@@ -69,7 +74,8 @@ const refSchema = z.strictObject({
 
 const listSchema = z.strictObject({ projectId, channel: channel.optional() });
 
-const patchSchema = z.strictObject({
+/** Changes of `pipe.providers.update` (exported for the HTTP API, which takes the same body). */
+export const providerPatchSchema = z.strictObject({
   name: name.optional(),
   enabled: z.boolean().optional(),
   priority: priority.optional(),
@@ -78,7 +84,7 @@ const patchSchema = z.strictObject({
 });
 
 /** Input of `pipe.providers.add`. */
-export type AddProviderInput = z.input<typeof addInputSchema>;
+export type AddProviderInput = z.input<typeof addProviderInputSchema>;
 /** Names one provider record; `version` turns on optimistic concurrency for writes. */
 export type ProviderRef = z.input<typeof refSchema>;
 /** Input of `pipe.providers.list`. */
@@ -87,7 +93,15 @@ export type ListProvidersInput = z.input<typeof listSchema>;
  * Changes for `pipe.providers.update`. `config` replaces the whole config, except that secret fields left out keep
  * their stored values.
  */
-export type ProviderPatch = z.input<typeof patchSchema>;
+export type ProviderPatch = z.input<typeof providerPatchSchema>;
+
+/**
+ * The message of `pipe.providers.test`: the fields of `pipe.send()` without `projectId`; `channel` may be left out
+ * (the provider's channel is used) but must match it when given.
+ */
+export type ProviderTestMessage =
+  | (EmailMessageInput & { channel?: 'email' })
+  | (SmsMessageInput & { channel?: 'sms' });
 
 /** Options of `add` and `update`. */
 export interface WriteOptions {
@@ -168,7 +182,7 @@ export class ProvidersApi {
 
   /** Adds a provider record after validating its config and (by default) checking its credentials. */
   async add(input: AddProviderInput, options: WriteOptions = {}): Promise<ProviderRecord> {
-    const parsed = parseOrThrow(addInputSchema, input, 'CONFIG_INVALID', 'provider');
+    const parsed = parseOrThrow(addProviderInputSchema, input, 'CONFIG_INVALID', 'provider');
     const { catalog, codec, store } = this.#core;
     const config = catalog.parseConfig(parsed.channel, parsed.provider, parsed.config);
     const adapter = catalog.adapterFor(parsed.provider);
@@ -217,7 +231,7 @@ export class ProvidersApi {
    * stored; secret fields it leaves out keep their stored values.
    */
   async update(ref: ProviderRef, patch: ProviderPatch, options: WriteOptions = {}): Promise<ProviderRecord> {
-    const changes = parseOrThrow(patchSchema, patch, 'CONFIG_INVALID', 'provider update');
+    const changes = parseOrThrow(providerPatchSchema, patch, 'CONFIG_INVALID', 'provider update');
     const { catalog, codec } = this.#core;
     const current = await this.#load(ref);
     const next: StoredProviderRecord = {
@@ -290,6 +304,20 @@ export class ProvidersApi {
     };
     if (credentials.reason) result.reason = credentials.reason;
     return result;
+  }
+
+  /**
+   * Sends one message through this provider config only, to prove it before it goes live: enabled or not, with
+   * no failover, no retries and no circuit breaker, and whether or not the channel is enabled. Resolves with the
+   * attempt: `sent` with the provider's message id, or `failed` with the classified error (secrets scrubbed, as in
+   * `send`). Breakers and stats are left alone.
+   *
+   * @throws `NOT_FOUND`; `MESSAGE_INVALID` (with `issues`) before the provider is called; `DISPATCHER_CLOSED`.
+   */
+  async test(ref: ProviderRef, message: ProviderTestMessage): Promise<Attempt> {
+    const record = await this.#load(ref);
+    if (!this.#core.sendOnce) throw new MessagePipeError('NOT_SUPPORTED', 'Test sends need a Dispatcher');
+    return this.#core.sendOnce(record, message);
   }
 
   /** Sending domains (or senders) and their verification state, for providers that can tell. */

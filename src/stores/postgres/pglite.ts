@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import { loadOptional } from 'messagepipe';
 import type { PgQueryable, PgResult } from './connection';
 
@@ -93,6 +94,7 @@ export async function openEmbeddedDatabase(dataDir: string): Promise<EmbeddedDat
     'embedded database',
     () => import('@electric-sql/pglite'),
   );
+  await mkdir(dataDir, { recursive: true });
   const db = await PGlite.create(dataDir);
   const connection = pgliteConnection(db as unknown as PGliteLike);
   let closed = false;

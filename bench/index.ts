@@ -13,6 +13,7 @@ const scenarios: Array<[string, () => Promise<{ run: () => Promise<BenchReport> 
   ['memory', () => import('./memory')],
   ['store-cache', () => import('./store-cache')],
   ['queue', () => import('./queue')],
+  ['http', () => import('./http')],
 ];
 
 const only = process.argv.slice(2);

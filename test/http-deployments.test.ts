@@ -175,7 +175,7 @@ describe('messagepipe serve on the embedded database', () => {
     } finally {
       expect(await second.stop()).toBe(0);
     }
-  }, 180_000);
+  }, 300_000);
 
   it('refuses to start without authentication, with a one-line error and exit code 2', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], {

@@ -21,7 +21,8 @@ describe('PostgresProviderStore on the embedded database (PGlite)', () => {
     expect(await new PostgresProviderStore({ pool: embedded.connection }).migrate()).toEqual({
       applied: ['0001_init'],
     });
-  }, 60_000);
+    // PGlite starts PostgreSQL in WebAssembly: tens of seconds on a busy machine.
+  }, 180_000);
 
   afterAll(async () => {
     await embedded?.close();
@@ -46,7 +47,7 @@ describe('PostgresProviderStore on the embedded database (PGlite)', () => {
     const reopened = new PostgresProviderStore({ pool: embedded.connection });
     expect(await reopened.migrate()).toEqual({ applied: [] });
     expect(await reopened.getProvider(record.projectId, record.id)).toEqual(record);
-  }, 60_000);
+  }, 180_000);
 
   it('runs a transaction alone: other queries wait for it', async () => {
     const client = await embedded.connection.connect();

@@ -27,6 +27,7 @@ const shared: Options = {
     testing: 'src/testing/index.ts',
     queue: 'src/queue/index.ts',
     webhooks: 'adapters/webhooks/index.ts',
+    http: 'src/http/index.ts',
     'stores/postgres': 'src/stores/postgres/index.ts',
     ...Object.fromEntries(adapterNames.map((name) => [`adapters/${name}`, `adapters/${name}.ts`])),
   },
@@ -61,6 +62,16 @@ export default defineConfig(async () => {
         // default mode (which refuses `import()` without --experimental-vm-modules) can load it.
         options.supported = { ...options.supported, 'dynamic-import': false };
       },
+    },
+    {
+      // `messagepipe serve | worker | token` (package.json "bin"): ESM only, the shebang kept.
+      entry: { cli: 'src/cli.ts' },
+      format: 'esm',
+      dts: false,
+      clean: false,
+      sourcemap: true,
+      target: 'node20',
+      external: ['messagepipe', 'messagepipe/testing'],
     },
   ];
 });

@@ -14,6 +14,7 @@ const scenarios: Array<[string, () => Promise<{ run: () => Promise<BenchReport> 
   ['store-cache', () => import('./store-cache')],
   ['queue', () => import('./queue')],
   ['suppression', () => import('./suppression')],
+  ['http', () => import('./http')],
 ];
 
 const only = process.argv.slice(2);

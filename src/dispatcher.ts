@@ -20,6 +20,7 @@ import {
   type OpenedConfig,
   openConfig,
   ProvidersApi,
+  type ProviderTestMessage,
   type SchemaProviderName,
 } from './providers-api';
 import { RecordMap } from './record-map';
@@ -182,6 +183,7 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
    */
   readonly #openedConfigs = new RecordMap<OpenedEntry>();
   readonly #delivery: DeliveryService | undefined;
+  readonly #sendTimeoutMs: number;
   #closed = false;
 
   constructor(options: DispatcherOptions<Adapters>) {
@@ -197,11 +199,13 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
         this.#engine.forget(projectId, id);
         this.#openedConfigs.delete(projectId, id);
       },
+      sendOnce: (record, message) => this.#sendOnce(record, message),
     };
+    this.#sendTimeoutMs = options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS;
     this.#events = new Emitter(logger);
     this.#engine = new FailoverEngine(
       {
-        sendTimeoutMs: options.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS,
+        sendTimeoutMs: this.#sendTimeoutMs,
         retry: options.retry ?? {},
         circuitBreaker: options.circuitBreaker ?? {},
         onAmbiguousTimeout: options.onAmbiguousTimeout ?? 'failover',
@@ -468,6 +472,39 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
     this.#openedConfigs.set(record.projectId, record.id, entry);
     return entry;
   }
+
+  // --- providers.test: one attempt through one record, outside the failover engine (no breaker, retry, stats) ---
+  async #sendOnce(record: StoredProviderRecord, input: ProviderTestMessage): Promise<Attempt> {
+    if (this.#closed) throw new MessagePipeError('DISPATCHER_CLOSED', 'This dispatcher has been closed');
+    if (typeof input !== 'object' || input === null) {
+      parseOrThrow(z.object({}), input, 'MESSAGE_INVALID', 'message');
+    }
+    const { channel, ...fields } = input as { channel?: unknown } & Record<string, unknown>;
+    if (channel !== undefined && channel !== record.channel) {
+      throw new MessagePipeError('MESSAGE_INVALID', `This provider sends ${record.channel}, not ${channel}`, {
+        issues: [{ path: ['channel'], message: `Expected "${record.channel}"` }],
+      });
+    }
+    const parsed =
+      record.channel === 'email'
+        ? parseOrThrow(emailMessageSchema, fields, 'MESSAGE_INVALID', 'email')
+        : parseOrThrow(smsMessageSchema, fields, 'MESSAGE_INVALID', 'SMS');
+    // A test send proves a provider before the channel goes live: a disabled sender configuration still applies.
+    const sender = await this.#core.store.getSender(record.projectId, record.channel);
+    const message = this.#prepare(record.channel, parsed, sender);
+    const base = { projectId: record.projectId, channel: record.channel, idempotencyKey: randomUUID() };
+    const { attempt } = await this.#attempt(
+      record,
+      message,
+      base,
+      1,
+      this.#sendTimeoutMs,
+      undefined,
+      undefined,
+    );
+    return attempt;
+  }
+  // --- end of providers.test ---
 
   /** One try of one provider: never throws for a provider failure, only reports it. */
   async #attempt(

@@ -92,6 +92,7 @@ export type {
   ProviderPatch,
   ProviderRef,
   ProvidersApi,
+  ProviderTestMessage,
   ResealFailure,
   ResealOptions,
   ResealProgress,
@@ -100,6 +101,7 @@ export type {
   ValidationResult,
   WriteOptions,
 } from './providers-api';
+export { addProviderInputSchema, providerPatchSchema } from './providers-api';
 export type { ConfigInput, ConfigUpdateInput } from './schemas/config-input';
 export {
   assertWellFormed,
@@ -110,6 +112,7 @@ export {
   type Secret,
   type SecretMark,
   secret,
+  toIssues,
 } from './schemas/fields';
 export type { JsonSchema } from './schemas/json-schema';
 export {
@@ -140,7 +143,7 @@ export {
   termiiConfigSchema,
   twilioConfigSchema,
 } from './schemas/providers';
-export type { SenderInput } from './schemas/sender';
+export { emailSenderSchema, type SenderInput, smsSenderSchema } from './schemas/sender';
 export { generateSecretKey, type SecretsOptions } from './sealing';
 export type { GetSenderInput, SendersApi } from './senders-api';
 export { CachingProviderStore, type ProviderCacheOptions } from './store/caching';

@@ -13,6 +13,7 @@ import { sanitizeProviderError } from './failover/classify';
 import { withTimeout } from './failover/timeout';
 import type { ConfigInput, ConfigUpdateInput } from './schemas/config-input';
 import { identifier, parseOrThrow, refuseProtoKeys, wellFormed } from './schemas/fields';
+import type { EmailMessageInput, SmsMessageInput } from './schemas/message';
 import type { BuiltInProviders } from './schemas/providers';
 import {
   mergeSecrets,
@@ -27,6 +28,7 @@ import {
 } from './secrets';
 import type { ProviderCursor, ProviderStore } from './store/types';
 import type {
+  Attempt,
   BuiltInProviderName,
   Channel,
   CredentialState,
@@ -48,6 +50,8 @@ export interface DispatcherCore {
   timeoutMs: number;
   /** Called when a provider record's config changes or the record is removed (resets its breaker and stats). */
   onProviderReleased?: (projectId: string, providerConfigId: string) => void;
+  /** One attempt of one message through one record, as the dispatcher makes it (`providers.test`). */
+  sendOnce?: (record: StoredProviderRecord, message: ProviderTestMessage) => Promise<Attempt>;
 }
 
 const projectId = identifier;
@@ -57,7 +61,8 @@ const priority = z.number().int().min(0).max(1_000_000);
 const weight = z.number().int().min(1).max(1000);
 const configInput = refuseProtoKeys(z.record(z.string(), z.unknown()), { deep: true });
 
-const addInputSchema = z.strictObject({
+/** Input of `pipe.providers.add` (exported for the HTTP API, which takes the same body). */
+export const addProviderInputSchema = z.strictObject({
   projectId,
   channel,
   provider: wellFormed(z.string().min(1).max(100)),
@@ -78,7 +83,8 @@ const refSchema = z.strictObject({
 
 const listSchema = z.strictObject({ projectId, channel: channel.optional() });
 
-const patchSchema = z.strictObject({
+/** Changes of `pipe.providers.update` (exported for the HTTP API, which takes the same body). */
+export const providerPatchSchema = z.strictObject({
   name: name.optional(),
   enabled: z.boolean().optional(),
   priority: priority.optional(),
@@ -165,7 +171,7 @@ type OnlyOwnFields<U, All extends PropertyKey> = string extends All
     ? Prettify<U & { [K in Exclude<All, keyof U>]?: never }>
     : never;
 
-type AddProviderFields = Omit<z.input<typeof addInputSchema>, 'channel' | 'provider' | 'config'>;
+type AddProviderFields = Omit<z.input<typeof addProviderInputSchema>, 'channel' | 'provider' | 'config'>;
 
 /**
  * Input of `pipe.providers.add`: one member per registered adapter, so `provider` is a name registered for
@@ -195,10 +201,18 @@ export type ProviderPatch<
   Updates = Record<string, Record<string, unknown>>,
   P extends string = keyof Updates & string,
 > = Prettify<
-  Omit<z.input<typeof patchSchema>, 'config'> & {
+  Omit<z.input<typeof providerPatchSchema>, 'config'> & {
     config?: Updates[P & keyof Updates];
   }
 >;
+
+/**
+ * The message of `pipe.providers.test`: the fields of `pipe.send()` without `projectId`; `channel` may be left out
+ * (the provider's channel is used) but must match it when given.
+ */
+export type ProviderTestMessage =
+  | (EmailMessageInput & { channel?: 'email' })
+  | (SmsMessageInput & { channel?: 'sms' });
 
 /** Options of `add` and `update`. */
 export interface WriteOptions {
@@ -289,7 +303,7 @@ export class ProvidersApi<Add = AddProviderInput, Updates = Record<string, Recor
 
   /** Adds a provider record after validating its config and (by default) checking its credentials. */
   async add(input: Add, options: WriteOptions = {}): Promise<ProviderRecord> {
-    const parsed = parseOrThrow(addInputSchema, input, 'CONFIG_INVALID', 'provider');
+    const parsed = parseOrThrow(addProviderInputSchema, input, 'CONFIG_INVALID', 'provider');
     const { catalog, codec, store } = this.#core;
     const config = catalog.parseConfig(parsed.channel, parsed.provider, parsed.config);
     const adapter = catalog.adapterFor(parsed.provider);
@@ -344,7 +358,7 @@ export class ProvidersApi<Add = AddProviderInput, Updates = Record<string, Recor
     patch: NoInfer<ProviderPatch<Updates, P>>,
     options: WriteOptions = {},
   ): Promise<ProviderRecord> {
-    const changes = parseOrThrow(patchSchema, patch, 'CONFIG_INVALID', 'provider update');
+    const changes = parseOrThrow(providerPatchSchema, patch, 'CONFIG_INVALID', 'provider update');
     const { catalog, codec } = this.#core;
     const current = await this.#load(ref);
     const next: StoredProviderRecord = {
@@ -437,6 +451,20 @@ export class ProvidersApi<Add = AddProviderInput, Updates = Record<string, Recor
       current = await store.getProvider(checked.projectId, checked.id);
     }
     if (current) throw conflict(checked.id);
+  }
+
+  /**
+   * Sends one message through this provider config only, to prove it before it goes live: enabled or not, with
+   * no failover, no retries and no circuit breaker, and whether or not the channel is enabled. Resolves with the
+   * attempt: `sent` with the provider's message id, or `failed` with the classified error (secrets scrubbed, as in
+   * `send`). Breakers and stats are left alone.
+   *
+   * @throws `NOT_FOUND`; `MESSAGE_INVALID` (with `issues`) before the provider is called; `DISPATCHER_CLOSED`.
+   */
+  async test(ref: ProviderRef, message: ProviderTestMessage): Promise<Attempt> {
+    const record = await this.#load(ref);
+    if (!this.#core.sendOnce) throw new MessagePipeError('NOT_SUPPORTED', 'Test sends need a Dispatcher');
+    return this.#core.sendOnce(record, message);
   }
 
   /** Sending domains (or senders) and their verification state, for providers that can tell. */

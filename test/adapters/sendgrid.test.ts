@@ -4,7 +4,6 @@ import { sendgrid, sendgridApiOrigin, toSendgridMail } from '../../adapters/send
 import {
   callContext,
   describeAdapterConformance,
-  expectPlaceholderReceipt,
   expectProviderError,
   rejectionOf,
   sendContext,

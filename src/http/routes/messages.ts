@@ -1,0 +1,105 @@
+import { createRoute } from '@hono/zod-openapi';
+import { MessagePipeError, type SendInput } from 'messagepipe';
+import type { SendJobOutcome } from '../../queue/index';
+import { projectOf } from '../auth';
+import { invalidAs, type RouteContext } from '../context';
+import { HttpApiError } from '../errors';
+import { queuedJobId } from '../idempotency';
+import {
+  errorSchema,
+  idempotencyHeader,
+  idParam,
+  jobSchema,
+  messageBody,
+  projectQuery,
+  queuedSchema,
+  sendResultSchema,
+} from '../schemas';
+import { errorResponses, jsonBody, jsonContent } from './shared';
+
+const MAX_KEY_LENGTH = 200;
+
+/** `POST /messages` and `GET /messages/{id}`: sending, right away or through the queue. */
+export function messageRoutes({ app, pipe, queue, sends }: RouteContext): void {
+  const errors = errorResponses(errorSchema);
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/messages',
+      tags: ['Messages'],
+      summary:
+        'Sends a message through the project providers, with failover. With a queue configured, it is queued (202).',
+      request: { query: projectQuery, headers: idempotencyHeader, body: jsonBody(messageBody) },
+      responses: {
+        200: jsonContent(sendResultSchema, 'Sent (no queue configured)'),
+        202: jsonContent(queuedSchema, 'Queued: GET /messages/{id} tells the outcome'),
+        ...errors,
+      },
+    }),
+    async (c) => {
+      const projectId = projectOf(c.get('auth'), c.req.valid('query').projectId);
+      const key = idempotencyKeyOf(c.req.valid('header')['idempotency-key']);
+      const body = c.req.valid('json');
+      const input = { ...body, projectId } as SendInput;
+      if (queue) {
+        const job = await queue.enqueue(
+          input,
+          key === undefined ? {} : { idempotencyKey: queuedJobId(projectId, key) },
+        );
+        return c.json({ id: job.idempotencyKey, status: 'queued' as const }, 202);
+      }
+      const result =
+        key === undefined
+          ? await pipe.send(input)
+          : await sends.run(projectId, key, body, () => pipe.send(input, { idempotencyKey: key }));
+      return c.json(result, 200);
+    },
+    invalidAs('MESSAGE_INVALID'),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/messages/{id}',
+      tags: ['Messages'],
+      summary:
+        'The outcome of a queued message: queued, sent (provider, messageId, attempts) or failed (code)',
+      request: { query: projectQuery, params: idParam },
+      responses: { 200: jsonContent(jobSchema, 'The outcome so far'), ...errors },
+    }),
+    async (c) => {
+      const projectId = projectOf(c.get('auth'), c.req.valid('query').projectId);
+      const { id } = c.req.valid('param');
+      const notFound = new MessagePipeError('NOT_FOUND', `No message ${id} in this project`);
+      if (!queue) throw notFound;
+      const job = queue.job(id);
+      const outcome: SendJobOutcome | undefined = await job.outcome();
+      if (outcome) {
+        if (outcome.projectId !== projectId) throw notFound;
+        const { idempotencyKey: _key, projectId: _project, runs: _runs, ...rest } = outcome;
+        return c.json({ id, ...rest }, 200);
+      }
+      const bullJob = await queue.bullQueue.getJob(id);
+      if (!bullJob || bullJob.data?.input?.projectId !== projectId) throw notFound;
+      const [state, progress] = await Promise.all([job.state(), job.progress()]);
+      return c.json({ id, status: 'queued' as const, state, attempts: progress?.attempts ?? [] }, 200);
+    },
+    invalidAs('MESSAGE_INVALID'),
+  );
+}
+
+function idempotencyKeyOf(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  // Printable ASCII only: the key travels to providers and into queue job ids.
+  if (header.length === 0 || header.length > MAX_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(header)) {
+    throw new HttpApiError(
+      'BAD_REQUEST',
+      `Idempotency-Key must be 1 to ${MAX_KEY_LENGTH} printable characters`,
+      {
+        issues: [{ path: ['header', 'idempotency-key'], message: 'Invalid idempotency key' }],
+      },
+    );
+  }
+  return header;
+}

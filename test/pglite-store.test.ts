@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { providerStoreConformance, sampleRecord } from 'messagepipe/testing';
+import { messageLogStoreConformance, providerStoreConformance, sampleRecord } from 'messagepipe/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type EmbeddedDatabase,
@@ -19,7 +19,7 @@ describe('PostgresProviderStore on the embedded database (PGlite)', () => {
     dir = await mkdtemp(join(tmpdir(), 'messagepipe-pglite-'));
     embedded = await openEmbeddedDatabase(join(dir, 'db'));
     expect(await new PostgresProviderStore({ pool: embedded.connection }).migrate()).toEqual({
-      applied: ['0001_init'],
+      applied: ['0001_init', '0002_delivery'],
     });
     // PGlite starts PostgreSQL in WebAssembly: tens of seconds on a busy machine.
   }, 180_000);
@@ -30,12 +30,18 @@ describe('PostgresProviderStore on the embedded database (PGlite)', () => {
   });
 
   async function emptyStore(): Promise<PostgresProviderStore> {
-    await embedded.connection.query('TRUNCATE messagepipe_providers, messagepipe_senders');
+    await embedded.connection.query(
+      'TRUNCATE messagepipe_providers, messagepipe_senders, messagepipe_messages, messagepipe_delivery_events, messagepipe_suppressions',
+    );
     return new PostgresProviderStore({ pool: embedded.connection });
   }
 
   describe('conformance', () => {
     for (const check of providerStoreConformance({ create: emptyStore })) it(check.name, check.run);
+  });
+
+  describe('message log conformance', () => {
+    for (const check of messageLogStoreConformance({ create: emptyStore })) it(check.name, check.run);
   });
 
   it('migrates once, and keeps the data when the directory is opened again', async () => {

@@ -11,6 +11,7 @@ import { messageRoutes } from './routes/messages';
 import { monitoringRoutes } from './routes/monitoring';
 import { providerRoutes } from './routes/providers';
 import { senderRoutes } from './routes/senders';
+import { WEBHOOK_PATH_PREFIX, webhookRoutes } from './routes/webhooks';
 
 /** Options of {@link createHttpApi}. */
 export interface HttpApiOptions {
@@ -85,7 +86,7 @@ export function createHttpApi(options: HttpApiOptions): HttpApi {
 
   app.use('*', timeout(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS));
   app.use('*', async (c, next) => {
-    if (!PUBLIC_PATHS.includes(c.req.path)) c.set('auth', await authenticate(c.req.raw));
+    if (!isPublic(c.req.path)) c.set('auth', await authenticate(c.req.raw));
     await next();
   });
   app.use('*', strictJson);
@@ -117,6 +118,7 @@ export function createHttpApi(options: HttpApiOptions): HttpApi {
   }
   messageRoutes(context);
   monitoringRoutes(context);
+  webhookRoutes(context);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
@@ -137,6 +139,8 @@ export function createHttpApi(options: HttpApiOptions): HttpApi {
 
 /** A body, when there is one, must be JSON: no form or text body reaches a route. */
 const strictJson: MiddlewareHandler = async (c, next) => {
+  // Providers post their events as JSON or as forms (Twilio); the webhook route reads the raw bytes.
+  if (c.req.path.startsWith(WEBHOOK_PATH_PREFIX)) return next();
   const length = c.req.header('content-length');
   const hasBody =
     c.req.raw.body !== null &&
@@ -146,6 +150,11 @@ const strictJson: MiddlewareHandler = async (c, next) => {
   }
   await next();
 };
+
+/** Routes without a bearer token: health, the OpenAPI document, and webhooks (verified by their signatures). */
+function isPublic(path: string): boolean {
+  return PUBLIC_PATHS.includes(path) || path.startsWith(WEBHOOK_PATH_PREFIX);
+}
 
 function timeout(ms: number): MiddlewareHandler {
   return async (_c, next) => {

@@ -216,6 +216,15 @@ export const jobSchema = z
     message: z.string().optional(),
     issues: z.array(issue).optional(),
     attempts: z.array(attemptSchema.extend({ run: z.number() })),
+    delivery: z
+      .object({
+        state: z.string().openapi({ description: 'sent, delivered, bounced, … as the provider reported it' }),
+        events: z.array(z.record(z.string(), z.unknown())),
+      })
+      .optional()
+      .openapi({
+        description: "The provider's delivery events for this message, once it was sent (webhooks)",
+      }),
   })
   .openapi('MessageJob');
 

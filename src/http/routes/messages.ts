@@ -1,5 +1,5 @@
 import { createRoute } from '@hono/zod-openapi';
-import { MessagePipeError, type SendInput } from 'messagepipe';
+import { isMessagePipeError, MessagePipeError, type SendInput, type SentMessageRecord } from 'messagepipe';
 import type { SendJobOutcome } from '../../queue/index';
 import { projectOf } from '../auth';
 import { invalidAs, type RouteContext } from '../context';
@@ -72,13 +72,37 @@ export function messageRoutes({ app, pipe, queue, sends }: RouteContext): void {
       const projectId = projectOf(c.get('auth'), c.req.valid('query').projectId);
       const { id } = c.req.valid('param');
       const notFound = new MessagePipeError('NOT_FOUND', `No message ${id} in this project`);
-      if (!queue) throw notFound;
+      if (!queue) {
+        // Sent right away: the message log knows it by its idempotency key or by the provider's message id.
+        const view =
+          (await deliveryOf(pipe, projectId, { idempotencyKey: id })) ??
+          (await deliveryOf(pipe, projectId, { messageId: id }));
+        if (!view?.send) throw notFound;
+        const { send, ...delivery } = view;
+        return c.json(
+          {
+            id,
+            status: 'sent' as const,
+            provider: send.provider,
+            providerConfigId: send.providerConfigId,
+            messageId: send.messageId,
+            attempts: [],
+            delivery,
+          },
+          200,
+        );
+      }
       const job = queue.job(id);
       const outcome: SendJobOutcome | undefined = await job.outcome();
       if (outcome) {
         if (outcome.projectId !== projectId) throw notFound;
         const { idempotencyKey: _key, projectId: _project, runs: _runs, ...rest } = outcome;
-        return c.json({ id, ...rest }, 200);
+        const view =
+          rest.status === 'sent' ? await deliveryOf(pipe, projectId, { idempotencyKey: id }) : undefined;
+        return c.json(
+          { id, ...rest, ...(view ? { delivery: { state: view.state, events: view.events } } : {}) },
+          200,
+        );
       }
       const bullJob = await queue.bullQueue.getJob(id);
       if (!bullJob || bullJob.data?.input?.projectId !== projectId) throw notFound;
@@ -87,6 +111,22 @@ export function messageRoutes({ app, pipe, queue, sends }: RouteContext): void {
     },
     invalidAs('MESSAGE_INVALID'),
   );
+}
+
+/** A send's delivery events from the message log, or undefined when the log does not know it (or there is none). */
+async function deliveryOf(
+  pipe: RouteContext['pipe'],
+  projectId: string,
+  query: { idempotencyKey: string } | { messageId: string },
+): Promise<{ send?: SentMessageRecord; state: string; events: Record<string, unknown>[] } | undefined> {
+  try {
+    const view = await pipe.messages.get({ projectId, ...query });
+    return { ...view, events: view.events.map((event) => ({ ...event })) };
+  } catch (error) {
+    if (isMessagePipeError(error) && ['NOT_FOUND', 'NOT_SUPPORTED', 'CONFIG_INVALID'].includes(error.code))
+      return undefined;
+    throw error;
+  }
 }
 
 function idempotencyKeyOf(header: string | undefined): string | undefined {

@@ -1,34 +1,46 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { type AnyAdapter, defaultLogger, type Logger } from './adapter';
+import { type AnyAdapter, defaultLogger, type Logger, type SendContext, type SendReceipt } from './adapter';
 import { ProviderCatalog } from './catalog';
-import { MessagePipeError, type ProviderError } from './errors';
-import { type DispatcherEventName, type DispatcherEvents, Emitter } from './events';
+import { isProviderError, MessagePipeError, ProviderError } from './errors';
+import { type DispatcherEventName, type DispatcherEvents, Emitter, type SendEventBase } from './events';
 import type { BreakerState, CircuitBreakerOptions } from './failover/breaker';
 import { sanitizeProviderError, toAttemptError } from './failover/classify';
 import { FailoverEngine, type RetryOptions } from './failover/engine';
 import type { ProviderStats } from './failover/stats';
-import { withTimeout } from './failover/timeout';
 import { type DispatcherCore, type OpenedConfig, openConfig, ProvidersApi } from './providers-api';
 import { parseOrThrow } from './schemas/fields';
 import type { JsonSchema } from './schemas/json-schema';
 import {
   deepFreeze,
+  draftEmail,
+  type EmailDraft,
   type EmailMessageInput,
-  emailFromOf,
   emailMessageSchema,
-  normaliseEmail,
   normaliseSms,
   type SmsMessageInput,
+  type SmsMessageOutput,
   smsMessageSchema,
 } from './schemas/message';
+import { fastEmail, fastSms } from './schemas/message-fast';
 import type { SecretsOptions } from './sealing';
 import { SendersApi } from './senders-api';
 import type { ProviderCacheOptions } from './store/caching';
+import { type Now, SEND_PATH, type SendPathReads } from './store/send-path';
 import { setUpStorage } from './store/setup';
 import type { ProviderStore } from './store/types';
 import { type SendSpan, Tracing, type TracingOptions } from './telemetry';
-import type { Attempt, Channel, OutboundMessage, SendResult, StoredProviderRecord } from './types';
+import type {
+  Attempt,
+  Channel,
+  EmailAddress,
+  OutboundEmail,
+  OutboundMessage,
+  OutboundSms,
+  SenderConfig,
+  SendResult,
+  StoredProviderRecord,
+} from './types';
 
 /** Options of {@link Dispatcher}. */
 export interface DispatcherOptions {
@@ -115,6 +127,12 @@ export class Dispatcher {
    * on the stored secrets text too, so a record changed by another process is opened again.
    */
   readonly #openedConfigs = new Map<string, { secrets: string; version: number; opened: OpenedConfig }>();
+  /** Opened configs of frozen store snapshots' records: found without building a key. */
+  readonly #openedByRecord = new WeakMap<StoredProviderRecord, OpenedConfig>();
+  /** The candidates (enabled, credentials not refused) of each frozen snapshot of a project's records. */
+  readonly #candidates = new WeakMap<readonly StoredProviderRecord[], readonly StoredProviderRecord[]>();
+  /** The send path's store reads: frozen snapshots from the built-in stores, copies from any other. */
+  readonly #reads: SendPathReads;
   #closed = false;
 
   constructor(options: DispatcherOptions) {
@@ -144,6 +162,7 @@ export class Dispatcher {
     this.#tracing = options.tracing
       ? new Tracing(options.tracing === true ? {} : options.tracing)
       : undefined;
+    this.#reads = sendPathOf(store);
     this.providers = new ProvidersApi(this.#core);
     this.senders = new SendersApi(this.#core.store);
   }
@@ -201,35 +220,39 @@ export class Dispatcher {
     if (this.#closed) throw new MessagePipeError('DISPATCHER_CLOSED', 'This dispatcher has been closed');
     // Checked by hand first: the schema (and its error with paths) is only needed when something is wrong.
     if (!isEnvelope(input)) parseOrThrow(envelopeSchema, input, 'MESSAGE_INVALID', 'message');
-    const { projectId, channel, ...fields } = input;
-    const message = await this.#prepare(projectId, channel, fields);
+    const { projectId, channel } = input;
+    const signal = options.signal;
+    // Each read is a plain value when the store has it at hand (a frozen snapshot), a promise otherwise.
+    let message = this.#prepare(input, projectId, channel);
+    if (isPromise(message)) message = await message;
     const idempotencyKey = options.idempotencyKey ?? randomUUID();
-    const base = { projectId, channel, idempotencyKey };
-
-    const records = await this.#core.store.listProviders(projectId, { channel });
-    const candidates = records.filter((record) => record.enabled && record.credentials.status !== 'invalid');
+    let records = this.#reads.providers(projectId, channel);
+    if (isPromise(records)) records = await records;
+    const candidates = this.#candidatesOf(records);
     if (candidates.length === 0) {
       throw new MessagePipeError(
         'NO_PROVIDERS',
         `Project has no enabled ${channel} provider with usable credentials`,
       );
     }
+    const base: SendEventBase = { projectId, channel, idempotencyKey };
 
     // Not `await this.#tracing?.…`: awaiting undefined would still cost every untraced send a tick.
     const span = this.#tracing ? await this.#tracing.startSend(base) : undefined;
+    const frozen = message;
     let outcome: Awaited<ReturnType<FailoverEngine['run']>>;
     try {
       outcome = await this.#engine.run(
         base,
         candidates,
         (record, budgetMs, attemptNumber) =>
-          this.#attempt(record, message, base, attemptNumber, budgetMs, options.signal, span),
-        options.signal,
+          this.#attempt(record, frozen, base, attemptNumber, budgetMs, signal, span),
+        signal,
       );
     } catch (error) {
       span?.end(undefined, error);
-      if (options.signal?.aborted) {
-        throw new MessagePipeError('ABORTED', 'The send was aborted', { cause: options.signal.reason });
+      if (signal?.aborted) {
+        throw new MessagePipeError('ABORTED', 'The send was aborted', { cause: signal.reason });
       }
       throw error;
     }
@@ -242,11 +265,23 @@ export class Dispatcher {
         attempts: outcome.attempts,
       };
       span?.end(result);
-      this.#events.emit('send:success', { ...base, result });
+      // Payloads are built only for listeners, with their properties written out: a spread of `base` costs
+      // every send an object of a new shape.
+      if (this.#events.has('send:success')) {
+        this.#events.emit('send:success', { projectId, channel, idempotencyKey, result });
+      }
       return result;
     }
     span?.end(undefined, outcome.error);
-    this.#events.emit('send:failure', { ...base, error: outcome.error, attempts: outcome.attempts });
+    if (this.#events.has('send:failure')) {
+      this.#events.emit('send:failure', {
+        projectId,
+        channel,
+        idempotencyKey,
+        error: outcome.error,
+        attempts: outcome.attempts,
+      });
+    }
     throw outcome.error;
   }
 
@@ -257,135 +292,395 @@ export class Dispatcher {
     await Promise.all(this.#core.catalog.adapters().map(async (adapter) => adapter.close?.()));
   }
 
-  /** Validates and normalises the message and fills in the sender. */
-  async #prepare(
-    projectId: string,
-    channel: Channel,
-    fields: Record<string, unknown>,
-  ): Promise<OutboundMessage> {
+  /**
+   * Validates and normalises the message (the compiled fast path for common shapes, else the schema) and fills in
+   * the sender; the result is frozen.
+   */
+  #prepare(input: SendInput, projectId: string, channel: Channel): Now<OutboundMessage> {
     if (channel === 'email') {
-      const email = parseOrThrow(emailMessageSchema, fields, 'MESSAGE_INVALID', 'email');
-      const sender = await this.#enabledSender(projectId, channel);
-      const from =
-        emailFromOf(email) ??
-        (sender?.channel === 'email'
-          ? sender.senderName
-            ? { email: sender.senderEmail, name: sender.senderName }
-            : { email: sender.senderEmail }
-          : undefined);
-      if (!from) {
-        throw new MessagePipeError(
-          'MESSAGE_INVALID',
-          'No sender: set one with pipe.senders.set or pass from',
-          {
-            issues: [{ path: ['from'], message: 'No sender address' }],
-          },
-        );
-      }
-      return deepFreeze(normaliseEmail(email, from));
+      const draft =
+        fastEmail(input) ??
+        draftEmail(parseOrThrow(emailMessageSchema, fieldsOf(input), 'MESSAGE_INVALID', 'email'));
+      const sender = this.#reads.sender(projectId, channel);
+      return isPromise(sender)
+        ? sender.then((found) => finishEmail(draft, found))
+        : finishEmail(draft, sender);
     }
-    const sms = parseOrThrow(smsMessageSchema, fields, 'MESSAGE_INVALID', 'SMS');
-    const sender = await this.#enabledSender(projectId, channel);
-    return deepFreeze(normaliseSms(sms, sender?.channel === 'sms' ? sender : undefined));
+    const sms = fastSms(input) ?? parseOrThrow(smsMessageSchema, fieldsOf(input), 'MESSAGE_INVALID', 'SMS');
+    const sender = this.#reads.sender(projectId, channel);
+    return isPromise(sender) ? sender.then((found) => finishSms(sms, found)) : finishSms(sms, sender);
   }
 
-  async #enabledSender(projectId: string, channel: Channel) {
-    const sender = await this.#core.store.getSender(projectId, channel);
-    if (sender && !sender.enabled) {
-      throw new MessagePipeError('CHANNEL_DISABLED', `Sending ${channel} is disabled for this project`);
-    }
-    return sender;
+  /** The enabled records with usable credentials, kept per snapshot so a send does not filter them again. */
+  #candidatesOf(records: readonly StoredProviderRecord[]): readonly StoredProviderRecord[] {
+    const known = this.#candidates.get(records);
+    if (known) return known;
+    const candidates = records.filter((record) => record.enabled && record.credentials.status !== 'invalid');
+    if (Object.isFrozen(records)) this.#candidates.set(records, Object.freeze(candidates));
+    return candidates;
   }
 
   #open(record: StoredProviderRecord): OpenedConfig {
+    // A frozen record is a store snapshot, replaced by any write: its opened config can hang on it.
+    const known = this.#openedByRecord.get(record);
+    if (known) return known;
     const key = `${record.projectId}\u0000${record.id}`;
     const cached = this.#openedConfigs.get(key);
-    if (cached && cached.version === record.version && cached.secrets === record.secrets)
-      return cached.opened;
-    const opened = openConfig(this.#core, record);
-    // Shared by every send of this revision: no adapter may change what the next send gets.
-    deepFreeze(opened.config);
-    // Bounded: a process that sees an unbounded number of provider configs starts over rather than grow.
-    if (this.#openedConfigs.size >= MAX_OPENED_CONFIGS) this.#openedConfigs.clear();
-    this.#openedConfigs.set(key, { secrets: record.secrets, version: record.version, opened });
+    let opened: OpenedConfig;
+    if (cached && cached.version === record.version && cached.secrets === record.secrets) {
+      opened = cached.opened;
+    } else {
+      opened = openConfig(this.#core, record);
+      // Shared by every send of this revision: no adapter may change what the next send gets.
+      deepFreeze(opened.config);
+      // Bounded: a process that sees an unbounded number of provider configs starts over rather than grow.
+      if (this.#openedConfigs.size >= MAX_OPENED_CONFIGS) this.#openedConfigs.clear();
+      this.#openedConfigs.set(key, { secrets: record.secrets, version: record.version, opened });
+    }
+    if (Object.isFrozen(record)) this.#openedByRecord.set(record, opened);
     return opened;
   }
 
-  /** One try of one provider: never throws for a provider failure, only reports it. */
-  async #attempt(
+  /** One try of one provider: never rejects for a provider failure, only reports it (rejects when aborted). */
+  #attempt(
     record: StoredProviderRecord,
     message: OutboundMessage,
-    base: { projectId: string; channel: Channel; idempotencyKey: string },
+    base: SendEventBase,
     attemptNumber: number,
     budgetMs: number,
     signal: AbortSignal | undefined,
     span: SendSpan | undefined,
-  ): Promise<{ attempt: Attempt; error?: ProviderError }> {
+  ): Promise<AttemptOutcome> {
     const started = performance.now();
     if (this.#events.has('attempt:start')) {
       this.#events.emit('attempt:start', {
-        ...base,
+        projectId: base.projectId,
+        channel: base.channel,
+        idempotencyKey: base.idempotencyKey,
         providerConfigId: record.id,
         provider: record.provider,
         attemptNumber,
       });
     }
-    let secrets: string[] = [];
-    let outcome: { attempt: Attempt; error?: ProviderError };
+    const call = new AttemptCall(
+      record,
+      base,
+      attemptNumber,
+      started,
+      signal,
+      span,
+      this.#events,
+      this.#core,
+    );
     try {
       const adapter = this.#core.catalog.adapterFor(record.provider);
       const opened = this.#open(record);
-      secrets = opened.secrets;
       const configured =
         typeof opened.config.timeoutMs === 'number' ? opened.config.timeoutMs : this.#core.timeoutMs;
-      const timeoutMs = Math.min(configured, budgetMs);
-      const receipt = await withTimeout(
-        (attemptSignal) =>
-          adapter.send(message, {
-            config: opened.config,
-            projectId: base.projectId,
-            providerConfigId: record.id,
-            configRevision: String(record.version),
-            idempotencyKey: base.idempotencyKey,
-            get signal() {
-              return attemptSignal();
-            },
-            timeoutMs,
-            logger: this.#core.logger,
-          }),
-        { timeoutMs, provider: record.provider, parent: signal },
-      );
-      outcome = {
-        attempt: {
-          providerConfigId: record.id,
-          provider: record.provider,
-          outcome: 'sent',
-          messageId: receipt.messageId,
-          durationMs: elapsed(started),
-        },
-      };
+      return call.run(adapter, message, opened, Math.min(configured, budgetMs));
     } catch (thrown) {
-      if (signal?.aborted) {
-        throw new MessagePipeError('ABORTED', 'The send was aborted', { cause: signal.reason });
-      }
-      const error = sanitizeProviderError(thrown, record.provider, secrets);
-      outcome = {
-        attempt: {
-          providerConfigId: record.id,
-          provider: record.provider,
-          outcome: 'failed',
-          error: toAttemptError(error),
-          durationMs: elapsed(started),
-        },
-        error,
-      };
+      return call.fail(thrown);
     }
-    span?.attempt(outcome.attempt);
-    if (this.#events.has('attempt:finish')) {
-      this.#events.emit('attempt:finish', { ...base, attempt: outcome.attempt, attemptNumber });
-    }
-    return outcome;
   }
+}
+
+/** What one attempt reports to the failover engine. */
+interface AttemptOutcome {
+  attempt: Attempt;
+  error?: ProviderError;
+}
+
+/**
+ * One attempt: the adapter's {@link SendContext} and the attempt's single timer and promise. A small class, so
+ * every attempt has the same shape and `signal` is a getter on the prototype (an accessor in an object literal
+ * costs a new shape, and garbage that outlives the young generation, per send).
+ *
+ * It settles once, with the first of: the adapter's answer, the attempt's timeout (even when the adapter ignores
+ * its signal) or the caller's abort.
+ */
+class AttemptCall implements SendContext<unknown> {
+  config: unknown = undefined;
+  readonly projectId: string;
+  providerConfigId: string;
+  configRevision: string;
+  readonly idempotencyKey: string;
+  timeoutMs = 0;
+  readonly logger: Logger;
+
+  readonly #record: StoredProviderRecord;
+  readonly #attemptNumber: number;
+  readonly #started: number;
+  readonly #parent: AbortSignal | undefined;
+  readonly #span: SendSpan | undefined;
+  readonly #events: Emitter<DispatcherEvents>;
+  readonly #base: SendEventBase;
+  #secrets: readonly string[] = NO_SECRETS;
+  #controller: AbortController | undefined = undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  #onParentAbort: (() => void) | undefined = undefined;
+  /** The timeout, once it fired while the adapter held the signal: the adapter may still answer this turn. */
+  #timedOut: ProviderError | undefined = undefined;
+  #settled = false;
+  #aborted = false;
+  #abortReason: unknown = undefined;
+  #resolve: (outcome: AttemptOutcome) => void = noop;
+  #reject: (error: unknown) => void = noop;
+
+  constructor(
+    record: StoredProviderRecord,
+    base: SendEventBase,
+    attemptNumber: number,
+    started: number,
+    parent: AbortSignal | undefined,
+    span: SendSpan | undefined,
+    events: Emitter<DispatcherEvents>,
+    core: DispatcherCore,
+  ) {
+    this.#record = record;
+    this.#base = base;
+    this.projectId = base.projectId;
+    this.providerConfigId = record.id;
+    this.configRevision = String(record.version);
+    this.idempotencyKey = base.idempotencyKey;
+    this.logger = core.logger;
+    this.#attemptNumber = attemptNumber;
+    this.#started = started;
+    this.#parent = parent;
+    this.#span = span;
+    this.#events = events;
+  }
+
+  /**
+   * Aborted when the attempt times out (the reason is then a `PROVIDER_TIMEOUT` {@link ProviderError}) or the
+   * caller gives up. A lazy accessor: the signal is created on first read, so adapters that never look at it
+   * cost nothing; reading it (`ctx.signal`, or destructuring `{ signal }`) always gives the same signal.
+   */
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** Calls the adapter under the attempt's timeout and the caller's signal. */
+  run(
+    adapter: AnyAdapter,
+    message: OutboundMessage,
+    opened: OpenedConfig,
+    timeoutMs: number,
+  ): Promise<AttemptOutcome> {
+    this.config = opened.config;
+    this.#secrets = opened.secrets;
+    this.timeoutMs = timeoutMs;
+    const parent = this.#parent;
+    if (parent?.aborted) return Promise.reject(abortedBy(parent));
+    const promise = new Promise<AttemptOutcome>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.#timer = setTimeout(AttemptCall.#onTimeout, timeoutMs, this);
+    if (parent) {
+      this.#onParentAbort = () => this.#abort();
+      parent.addEventListener('abort', this.#onParentAbort, { once: true });
+    }
+    let pending: Promise<SendReceipt>;
+    try {
+      pending = adapter.send(message, this);
+    } catch (thrown) {
+      this.#answer(undefined, thrown);
+      return promise;
+    }
+    pending.then(
+      (receipt) => this.#answer(receipt, undefined),
+      (thrown: unknown) => this.#answer(undefined, thrown ?? new Error(String(thrown))),
+    );
+    return promise;
+  }
+
+  /** Reports a failure that happened before the adapter was called. */
+  fail(thrown: unknown): Promise<AttemptOutcome> {
+    if (this.#parent?.aborted) return Promise.reject(abortedBy(this.#parent));
+    this.#settled = true;
+    return Promise.resolve(this.#failure(thrown));
+  }
+
+  static #onTimeout(call: AttemptCall): void {
+    call.#onTimer();
+  }
+
+  static #onGrace(call: AttemptCall): void {
+    if (!call.#settled) call.#settle(call.#failure(call.#timedOut));
+  }
+
+  #onTimer(): void {
+    if (this.#settled) return;
+    const provider = this.#record.provider;
+    const timeout = new ProviderError(
+      'PROVIDER_TIMEOUT',
+      `${provider} did not answer within ${this.timeoutMs} ms`,
+      {
+        provider,
+        ambiguous: true,
+      },
+    );
+    this.#timer = undefined;
+    this.#aborted = true;
+    this.#abortReason = timeout;
+    if (this.#controller) {
+      // The adapter holds the signal and may know more (say, that nothing had been sent): its own
+      // PROVIDER_TIMEOUT is taken if it rejects with one at once; whatever it does, the attempt settles this turn.
+      this.#timedOut = timeout;
+      this.#controller.abort(timeout);
+      if (!this.#settled) setImmediate(AttemptCall.#onGrace, this);
+      return;
+    }
+    this.#settle(this.#failure(timeout));
+  }
+
+  #abort(): void {
+    if (this.#settled) return;
+    this.#release();
+    this.#settled = true;
+    this.#aborted = true;
+    this.#abortReason = this.#parent?.reason;
+    this.#controller?.abort(this.#abortReason);
+    this.#reject(abortedBy(this.#parent!));
+  }
+
+  #answer(receipt: SendReceipt | undefined, thrown: unknown): void {
+    if (this.#settled) return;
+    if (this.#parent?.aborted) {
+      this.#abort();
+      return;
+    }
+    if (this.#timedOut) {
+      const own = isProviderError(thrown) && thrown.code === 'PROVIDER_TIMEOUT';
+      this.#settle(this.#failure(own ? thrown : this.#timedOut));
+      return;
+    }
+    if (thrown !== undefined) {
+      this.#settle(this.#failure(thrown));
+      return;
+    }
+    let messageId: string;
+    try {
+      messageId = (receipt as SendReceipt).messageId;
+    } catch (error) {
+      this.#settle(this.#failure(error));
+      return;
+    }
+    const record = this.#record;
+    this.#settle({
+      attempt: {
+        providerConfigId: record.id,
+        provider: record.provider,
+        outcome: 'sent',
+        messageId,
+        durationMs: elapsed(this.#started),
+      },
+    });
+  }
+
+  #failure(thrown: unknown): AttemptOutcome {
+    const record = this.#record;
+    const error = sanitizeProviderError(thrown, record.provider, this.#secrets);
+    return {
+      attempt: {
+        providerConfigId: record.id,
+        provider: record.provider,
+        outcome: 'failed',
+        error: toAttemptError(error),
+        durationMs: elapsed(this.#started),
+      },
+      error,
+    };
+  }
+
+  #release(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#onParentAbort) this.#parent?.removeEventListener('abort', this.#onParentAbort);
+  }
+
+  #settle(outcome: AttemptOutcome): void {
+    this.#release();
+    this.#settled = true;
+    this.#span?.attempt(outcome.attempt);
+    if (this.#events.has('attempt:finish')) {
+      const base = this.#base;
+      this.#events.emit('attempt:finish', {
+        projectId: base.projectId,
+        channel: base.channel,
+        idempotencyKey: base.idempotencyKey,
+        attempt: outcome.attempt,
+        attemptNumber: this.#attemptNumber,
+      });
+    }
+    this.#resolve(outcome);
+  }
+}
+
+const NO_SECRETS: readonly string[] = Object.freeze([]);
+
+function noop(): void {}
+
+function abortedBy(signal: AbortSignal): MessagePipeError {
+  return new MessagePipeError('ABORTED', 'The send was aborted', { cause: signal.reason });
+}
+
+function isPromise<T>(value: Now<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
+
+/** The message fields of a send input, for the schema path. */
+function fieldsOf(input: SendInput): Record<string, unknown> {
+  const { projectId: _projectId, channel: _channel, ...fields } = input;
+  return fields;
+}
+
+/** Sender addresses built from frozen sender configurations, so each is built once. */
+const senderAddresses = new WeakMap<object, EmailAddress>();
+
+function finishEmail(draft: EmailDraft, sender: Readonly<SenderConfig> | undefined): OutboundEmail {
+  if (sender && !sender.enabled) {
+    throw new MessagePipeError('CHANNEL_DISABLED', 'Sending email is disabled for this project');
+  }
+  let from = draft.from;
+  if (!from && sender?.channel === 'email') {
+    from = senderAddresses.get(sender);
+    if (!from) {
+      from = Object.freeze(
+        sender.senderName
+          ? { email: sender.senderEmail, name: sender.senderName }
+          : { email: sender.senderEmail },
+      );
+      if (Object.isFrozen(sender)) senderAddresses.set(sender, from);
+    }
+  }
+  if (!from) {
+    throw new MessagePipeError('MESSAGE_INVALID', 'No sender: set one with pipe.senders.set or pass from', {
+      issues: [{ path: ['from'], message: 'No sender address' }],
+    });
+  }
+  draft.from = from;
+  return deepFreeze(draft as OutboundEmail);
+}
+
+function finishSms(sms: SmsMessageOutput, sender: Readonly<SenderConfig> | undefined): OutboundSms {
+  if (sender && !sender.enabled) {
+    throw new MessagePipeError('CHANNEL_DISABLED', 'Sending sms is disabled for this project');
+  }
+  return deepFreeze(normaliseSms(sms, sender?.channel === 'sms' ? sender : undefined));
+}
+
+function sendPathOf(store: ProviderStore): SendPathReads {
+  const own = (store as Partial<Record<typeof SEND_PATH, SendPathReads>>)[SEND_PATH];
+  if (own) return own;
+  return {
+    providers: (projectId, channel) => store.listProviders(projectId, { channel }),
+    sender: (projectId, channel) => store.getSender(projectId, channel),
+  };
 }
 
 function isEnvelope(input: unknown): input is SendInput {

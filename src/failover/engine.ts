@@ -98,11 +98,12 @@ export class FailoverEngine {
     signal: AbortSignal | undefined,
   ): Promise<EngineOutcome<C>> {
     const deadline = this.#now() + this.#policy.sendTimeoutMs;
-    const ordered = this.#spreader.order(`${base.projectId}\u0000${base.channel}`, candidates);
+    const ordered = this.#spreader.order(base.projectId, base.channel, candidates);
     const attempts: Attempt[] = [];
     const forced = this.#forcedProbe(ordered);
 
-    for (const [index, candidate] of ordered.entries()) {
+    for (let index = 0; index < ordered.length; index++) {
+      const candidate = ordered[index]!;
       if (this.#providerNames.size >= MAX_TRACKED_CONFIGS) this.#providerNames.clear();
       this.#providerNames.set(candidate.id, candidate.provider);
       const verdict = forced === candidate.id ? 'probe' : (this.#breakers?.acquire(candidate.id) ?? 'allow');
@@ -146,7 +147,9 @@ export class FailoverEngine {
       const next = ordered[index + 1];
       if (next && this.#events.has('failover')) {
         this.#events.emit('failover', {
-          ...base,
+          projectId: base.projectId,
+          channel: base.channel,
+          idempotencyKey: base.idempotencyKey,
           from: attempts[attempts.length - 1]!,
           toProviderConfigId: next.id,
           toProvider: next.provider,
@@ -161,7 +164,7 @@ export class FailoverEngine {
   #forcedProbe(ordered: readonly EngineCandidate[]): string | undefined {
     const breakers = this.#breakers;
     if (!breakers || breakers.allClosed) return undefined;
-    if (!ordered.every((candidate) => breakers.peek(candidate.id) === 'skip')) return undefined;
+    for (const candidate of ordered) if (breakers.peek(candidate.id) !== 'skip') return undefined;
     let earliest = ordered[0];
     let earliestAt = Number.POSITIVE_INFINITY;
     for (const candidate of ordered) {
@@ -185,27 +188,27 @@ export class FailoverEngine {
     runAttempt: AttemptRunner<C>,
     signal: AbortSignal | undefined,
   ): Promise<ProviderError | undefined> {
+    // The first try is awaited directly (a rejection means the caller aborted): the common case, success, never
+    // enters the retry machinery.
+    const outcome = await runAttempt(candidate, Math.max(1, deadline - this.#now()), attempts.length + 1);
+    this.#record(base, attempts, outcome.attempt);
+    this.#breakers?.record(candidate.id, outcome.error?.failureClass);
+    const first = outcome.error;
+    const retry = this.#policy.retry;
+    const retries = retry ? (retry.retries ?? 2) : 0;
+    if (!first || !retry || retries < 1 || !this.#retryable(first, candidate.id, probe)) return first;
+
     const attemptOnce = async (): Promise<ProviderError | undefined> => {
-      let outcome: Awaited<ReturnType<AttemptRunner<C>>>;
+      let next: Awaited<ReturnType<AttemptRunner<C>>>;
       try {
-        outcome = await runAttempt(candidate, Math.max(1, deadline - this.#now()), attempts.length + 1);
+        next = await runAttempt(candidate, Math.max(1, deadline - this.#now()), attempts.length + 1);
       } catch (aborted) {
         throw new AbortError(aborted as Error);
       }
-      this.#record(base, attempts, outcome.attempt);
-      this.#breakers?.record(candidate.id, outcome.error?.failureClass);
-      return outcome.error;
+      this.#record(base, attempts, next.attempt);
+      this.#breakers?.record(candidate.id, next.error?.failureClass);
+      return next.error;
     };
-    const retry = this.#policy.retry;
-    let first: ProviderError | undefined;
-    try {
-      first = await attemptOnce();
-    } catch (error) {
-      throw error instanceof AbortError ? error.originalError : error;
-    }
-    // The common case, success, never enters the retry machinery.
-    const retries = retry ? (retry.retries ?? 2) : 0;
-    if (!first || !retry || retries < 1 || !this.#retryable(first, candidate.id, probe)) return first;
 
     let previous = first;
     let retryNumber = 0;
@@ -218,7 +221,9 @@ export class FailoverEngine {
           if (this.#now() + delayMs >= deadline - MIN_ATTEMPT_MS) throw new AbortError(previous);
           if (this.#events.has('retry:scheduled')) {
             this.#events.emit('retry:scheduled', {
-              ...base,
+              projectId: base.projectId,
+              channel: base.channel,
+              idempotencyKey: base.idempotencyKey,
               attempt: attempts[attempts.length - 1]!,
               delayMs,
               retryNumber,
@@ -251,7 +256,13 @@ export class FailoverEngine {
     attempts.push(attempt);
     this.#stats.record(attempt);
     if (attempt.outcome === 'skipped' && this.#events.has('attempt:finish')) {
-      this.#events.emit('attempt:finish', { ...base, attempt, attemptNumber: attempts.length });
+      this.#events.emit('attempt:finish', {
+        projectId: base.projectId,
+        channel: base.channel,
+        idempotencyKey: base.idempotencyKey,
+        attempt,
+        attemptNumber: attempts.length,
+      });
     }
   }
 
@@ -289,13 +300,19 @@ export function backoffDelay(
   return Math.round(Math.max(jittered, retryAfterMs ?? 0));
 }
 
+/** The last skip message built: every send skipped within one cool-down shares it. */
+let lastSkip = { retryAt: Number.NaN, message: '' };
+
 function skippedAttempt(candidate: EngineCandidate, retryAt: number): Attempt {
-  const until = retryAt > 0 ? ` until ${new Date(retryAt).toISOString()}` : ' (a probe is under way)';
+  if (lastSkip.retryAt !== retryAt) {
+    const until = retryAt > 0 ? ` until ${new Date(retryAt).toISOString()}` : ' (a probe is under way)';
+    lastSkip = { retryAt, message: `Circuit open${until}` };
+  }
   return {
     providerConfigId: candidate.id,
     provider: candidate.provider,
     outcome: 'skipped',
-    error: { code: 'CIRCUIT_OPEN', failureClass: 'transient', message: `Circuit open${until}` },
+    error: { code: 'CIRCUIT_OPEN', failureClass: 'transient', message: lastSkip.message },
     durationMs: 0,
   };
 }

@@ -1,5 +1,7 @@
+import { deepFreeze } from '../schemas/message';
 import type { Channel, SenderConfig, StoredProviderRecord } from '../types';
 import { cloneData } from './clone';
+import { type ChannelSnapshots, type Now, SEND_PATH, type SendPathReads } from './send-path';
 import type { ProviderListFilter, ProviderScanPage, ProviderStore } from './types';
 
 /** Options of {@link CachingProviderStore} (and `new Dispatcher({ cache })`). */
@@ -29,6 +31,9 @@ interface Slot<T> {
 interface ProjectEntry {
   providers: Slot<StoredProviderRecord[]>;
   senders: Map<Channel, Slot<SenderConfig | undefined>>;
+  /** Frozen per-channel views of `providers.value` (the list they were built from is `snapshotsOf`). */
+  snapshots?: ChannelSnapshots;
+  snapshotsOf?: StoredProviderRecord[];
 }
 
 /**
@@ -52,6 +57,19 @@ export class CachingProviderStore implements ProviderStore {
     this.#ttlMs = Math.max(0, options.ttlMs ?? DEFAULT_CACHE_TTL_MS);
     this.#maxProjects = Math.max(1, options.maxProjects ?? DEFAULT_MAX_PROJECTS);
   }
+
+  /** @internal Frozen snapshots for the send path; a fresh cache entry answers synchronously. */
+  readonly [SEND_PATH]: SendPathReads = {
+    // A subclass or a spy that replaces a read method is honoured: the snapshot stands in only for our own.
+    providers: (projectId, channel) =>
+      this.listProviders === CachingProviderStore.prototype.listProviders
+        ? this.#providersNow(projectId, channel)
+        : this.listProviders(projectId, { channel }),
+    sender: (projectId, channel) =>
+      this.getSender === CachingProviderStore.prototype.getSender
+        ? this.#senderNow(projectId, channel)
+        : this.getSender(projectId, channel),
+  };
 
   /** The store this cache reads through. */
   get inner(): ProviderStore {
@@ -86,6 +104,27 @@ export class CachingProviderStore implements ProviderStore {
     }
     const sender = await this.#read(slot, () => this.#inner.getSender(projectId, channel));
     return sender && cloneData(sender);
+  }
+
+  #providersNow(projectId: string, channel: Channel): Now<readonly StoredProviderRecord[]> {
+    const entry = this.#entry(projectId);
+    const slot = entry.providers;
+    if (slot.loaded && Date.now() < slot.expiresAt) return snapshotOf(entry, slot.value!, channel);
+    return this.#read(slot, () => this.#inner.listProviders(projectId)).then((records) =>
+      snapshotOf(entry, records, channel),
+    );
+  }
+
+  #senderNow(projectId: string, channel: Channel): Now<Readonly<SenderConfig> | undefined> {
+    const entry = this.#entry(projectId);
+    let slot = entry.senders.get(channel);
+    if (!slot) {
+      slot = { loaded: false, expiresAt: 0 };
+      entry.senders.set(channel, slot);
+    }
+    // The cache's own copy, frozen: `getSender` hands out copies of it.
+    if (slot.loaded && Date.now() < slot.expiresAt) return deepFreeze(slot.value);
+    return this.#read(slot, () => this.#inner.getSender(projectId, channel)).then(deepFreeze);
   }
 
   getProvider(projectId: string, id: string): Promise<StoredProviderRecord | undefined> {
@@ -161,4 +200,25 @@ export class CachingProviderStore implements ProviderStore {
     slot.loading = loading;
     return loading;
   }
+}
+
+/** The frozen, ordered records of one channel, built once per loaded list (the cache's own copies, frozen). */
+function snapshotOf(
+  entry: ProjectEntry,
+  records: StoredProviderRecord[],
+  channel: Channel,
+): readonly StoredProviderRecord[] {
+  if (entry.snapshotsOf !== records) {
+    entry.snapshotsOf = records;
+    entry.snapshots = {};
+  }
+  const snapshots = entry.snapshots!;
+  let snapshot = snapshots[channel];
+  if (!snapshot) {
+    snapshot = Object.freeze(
+      records.filter((record) => record.channel === channel).map((record) => deepFreeze(record)),
+    );
+    snapshots[channel] = snapshot;
+  }
+  return snapshot;
 }

@@ -488,7 +488,7 @@ class AttemptCall implements SendContext<unknown> {
     try {
       pending = adapter.send(message, this);
     } catch (thrown) {
-      this.#answer(undefined, thrown);
+      this.#answer(undefined, thrown ?? new Error(String(thrown)));
       return promise;
     }
     pending.then(

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { type AnyAdapter, defaultLogger, type Logger, type SendContext, type SendReceipt } from './adapter';
 import { ProviderCatalog } from './catalog';
@@ -8,6 +7,7 @@ import type { BreakerState, CircuitBreakerOptions } from './failover/breaker';
 import { sanitizeProviderError, toAttemptError } from './failover/classify';
 import { FailoverEngine, type RetryOptions } from './failover/engine';
 import type { ProviderStats } from './failover/stats';
+import { newIdempotencyKey } from './idempotency-key';
 import { type DispatcherCore, type OpenedConfig, openConfig, ProvidersApi } from './providers-api';
 import { parseOrThrow } from './schemas/fields';
 import type { JsonSchema } from './schemas/json-schema';
@@ -225,7 +225,7 @@ export class Dispatcher {
     // Each read is a plain value when the store has it at hand (a frozen snapshot), a promise otherwise.
     let message = this.#prepare(input, projectId, channel);
     if (isPromise(message)) message = await message;
-    const idempotencyKey = options.idempotencyKey ?? randomUUID();
+    const idempotencyKey = options.idempotencyKey ?? newIdempotencyKey();
     let records = this.#reads.providers(projectId, channel);
     if (isPromise(records)) records = await records;
     const candidates = this.#candidatesOf(records);
@@ -298,13 +298,14 @@ export class Dispatcher {
    */
   #prepare(input: SendInput, projectId: string, channel: Channel): Now<OutboundMessage> {
     if (channel === 'email') {
+      // The fast path's draft is frozen inside already; the schema path's is frozen whole at the end.
+      const fast = fastEmail(input);
       const draft =
-        fastEmail(input) ??
-        draftEmail(parseOrThrow(emailMessageSchema, fieldsOf(input), 'MESSAGE_INVALID', 'email'));
+        fast ?? draftEmail(parseOrThrow(emailMessageSchema, fieldsOf(input), 'MESSAGE_INVALID', 'email'));
       const sender = this.#reads.sender(projectId, channel);
       return isPromise(sender)
-        ? sender.then((found) => finishEmail(draft, found))
-        : finishEmail(draft, sender);
+        ? sender.then((found) => finishEmail(draft, found, fast !== undefined))
+        : finishEmail(draft, sender, fast !== undefined);
     }
     const sms = fastSms(input) ?? parseOrThrow(smsMessageSchema, fieldsOf(input), 'MESSAGE_INVALID', 'SMS');
     const sender = this.#reads.sender(projectId, channel);
@@ -642,7 +643,11 @@ function fieldsOf(input: SendInput): Record<string, unknown> {
 /** Sender addresses built from frozen sender configurations, so each is built once. */
 const senderAddresses = new WeakMap<object, EmailAddress>();
 
-function finishEmail(draft: EmailDraft, sender: Readonly<SenderConfig> | undefined): OutboundEmail {
+function finishEmail(
+  draft: EmailDraft,
+  sender: Readonly<SenderConfig> | undefined,
+  innerFrozen: boolean,
+): OutboundEmail {
   if (sender && !sender.enabled) {
     throw new MessagePipeError('CHANNEL_DISABLED', 'Sending email is disabled for this project');
   }
@@ -664,7 +669,8 @@ function finishEmail(draft: EmailDraft, sender: Readonly<SenderConfig> | undefin
     });
   }
   draft.from = from;
-  return deepFreeze(draft as OutboundEmail);
+  // `from` is frozen either way (the fast path's own, or built above).
+  return innerFrozen ? Object.freeze(draft as OutboundEmail) : deepFreeze(draft as OutboundEmail);
 }
 
 function finishSms(sms: SmsMessageOutput, sender: Readonly<SenderConfig> | undefined): OutboundSms {

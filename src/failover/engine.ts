@@ -116,15 +116,15 @@ export class FailoverEngine {
       const attemptsBefore = attempts.length;
       let error: ProviderError | undefined;
       try {
-        error = await this.#tryProvider(
-          base,
-          candidate,
-          verdict === 'probe',
-          attempts,
-          deadline,
-          runAttempt,
-          signal,
-        );
+        // The first try is awaited here (a rejection means the caller aborted); only a retryable failure enters
+        // the retry machinery, so the common case, success, costs one await.
+        const outcome = await runAttempt(candidate, Math.max(1, deadline - this.#now()), attempts.length + 1);
+        this.#record(base, attempts, outcome.attempt);
+        this.#breakers?.record(candidate.id, outcome.error?.failureClass);
+        error = outcome.error;
+        if (error && this.#retries() > 0 && this.#retryable(error, candidate.id, verdict === 'probe')) {
+          error = await this.#retry(base, candidate, error, attempts, deadline, runAttempt, signal);
+        }
       } finally {
         // A probe that never reached the provider (the caller aborted) gives its reservation back, or the breaker
         // would wait for its outcome forever and skip the provider from then on.
@@ -178,26 +178,23 @@ export class FailoverEngine {
     return earliest?.id;
   }
 
-  /** Tries one provider, retrying transient failures; resolves with the last error, or undefined on success. */
-  async #tryProvider<C extends EngineCandidate>(
+  #retries(): number {
+    const retry = this.#policy.retry;
+    return retry ? (retry.retries ?? 2) : 0;
+  }
+
+  /** Retries a transient failure of one provider; resolves with the last error, or undefined on success. */
+  async #retry<C extends EngineCandidate>(
     base: SendEventBase,
     candidate: C,
-    probe: boolean,
+    first: ProviderError,
     attempts: Attempt[],
     deadline: number,
     runAttempt: AttemptRunner<C>,
     signal: AbortSignal | undefined,
   ): Promise<ProviderError | undefined> {
-    // The first try is awaited directly (a rejection means the caller aborted): the common case, success, never
-    // enters the retry machinery.
-    const outcome = await runAttempt(candidate, Math.max(1, deadline - this.#now()), attempts.length + 1);
-    this.#record(base, attempts, outcome.attempt);
-    this.#breakers?.record(candidate.id, outcome.error?.failureClass);
-    const first = outcome.error;
-    const retry = this.#policy.retry;
-    const retries = retry ? (retry.retries ?? 2) : 0;
-    if (!first || !retry || retries < 1 || !this.#retryable(first, candidate.id, probe)) return first;
-
+    const retry = this.#policy.retry as RetryOptions;
+    const retries = this.#retries();
     const attemptOnce = async (): Promise<ProviderError | undefined> => {
       let next: Awaited<ReturnType<AttemptRunner<C>>>;
       try {
@@ -209,7 +206,6 @@ export class FailoverEngine {
       this.#breakers?.record(candidate.id, next.error?.failureClass);
       return next.error;
     };
-
     let previous = first;
     let retryNumber = 0;
     try {
@@ -233,7 +229,8 @@ export class FailoverEngine {
           const error = await attemptOnce();
           if (!error) return;
           previous = error;
-          if (!this.#retryable(error, candidate.id, probe)) throw new AbortError(error);
+          // Probes are never retried, so this is not one.
+          if (!this.#retryable(error, candidate.id, false)) throw new AbortError(error);
           throw error;
         },
         // Delays are computed above, where Retry-After and the deadline are known.

@@ -33,6 +33,13 @@ export interface SendContext<Config> extends AdapterCallContext {
   configRevision: string;
   /** The same for every attempt of one send. Use it where the provider supports idempotent requests. */
   idempotencyKey: string;
+  /**
+   * True when `signal` aborts by itself once `timeoutMs` has passed, with a `PROVIDER_TIMEOUT`
+   * {@link ProviderError} as its reason, as the dispatcher's contexts do: the adapter then needs no timer of its
+   * own. If the adapter rejects at once (before the event loop turns) with a `PROVIDER_TIMEOUT` of its own, for
+   * example one that is not ambiguous because nothing had been sent, the dispatcher takes that one.
+   */
+  readonly signalTimesOut?: boolean;
 }
 
 /** What a provider returned for an accepted message. */

@@ -407,6 +407,10 @@ class AttemptCall implements SendContext<unknown> {
   readonly idempotencyKey: string;
   timeoutMs = 0;
   readonly logger: Logger;
+  /** The attempt's timer aborts `signal`: see {@link SendContext.signalTimesOut}. */
+  get signalTimesOut(): boolean {
+    return true;
+  }
 
   readonly #record: StoredProviderRecord;
   readonly #attemptNumber: number;

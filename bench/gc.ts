@@ -3,7 +3,10 @@
  * adapters, without and with an `attempt:finish` listener: young-generation (scavenge) GC time and count, full
  * (mark-compact) collections, and the peak heap in use, from `PerformanceObserver` 'gc' entries and heap samples.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { constants, type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import { Dispatcher, defineAdapter } from 'messagepipe';
 import { z } from 'zod';
@@ -43,6 +46,9 @@ async function dispatcher(listener: boolean): Promise<Dispatcher> {
   if (listener) {
     pipe.on('attempt:finish', (event) => {
       if (event.attempt.outcome === 'sent') sentEvents++;
+    });
+    process.on('exit', () => {
+      if (sentEvents === 0) console.error('the attempt:finish listener saw nothing');
     });
   }
   return pipe;
@@ -100,11 +106,37 @@ async function measure(listener: boolean): Promise<GcFigures> {
   return { ...figures, peakHeapMb: peak / 2 ** 20, microsPerSend: (elapsed * 1000) / SENDS };
 }
 
+/**
+ * Each case runs in a fresh process (this file with `--child`), so the heap holds the dispatcher alone, not what
+ * earlier scenarios (notifme-sdk and its dependencies) left behind.
+ */
+async function measureInChild(listener: boolean): Promise<GcFigures> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--expose-gc',
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      '--child',
+      listener ? 'listener' : 'none',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: process.env },
+  );
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number];
+  if (code !== 0) throw new Error(`GC scenario child exited with ${code}`);
+  return JSON.parse(output.trim().split('\n').pop()!) as GcFigures;
+}
+
 export async function run(): Promise<BenchReport> {
   const rows: BenchReport['rows'] = [];
   const notes: string[] = [];
   for (const listener of [false, true]) {
-    const figures = await measure(listener);
+    const figures = await measureInChild(listener);
     const scenario = listener ? "with an 'attempt:finish' listener" : 'no listener';
     rows.push({
       scenario,
@@ -123,9 +155,19 @@ export async function run(): Promise<BenchReport> {
     );
   }
   notes.push(
-    `Heap sampled every ${SAMPLE_EVERY} sends; GC times from PerformanceObserver 'gc' entries; the listener saw ${sentEvents} sent attempts.`,
+    `Each case in a fresh process; heap sampled every ${SAMPLE_EVERY} sends; GC times from PerformanceObserver 'gc' entries.`,
   );
   return { title: 'Garbage collection: 1M healthy sends', rows, notes };
 }
 
-runIfMain(import.meta.url, run);
+if (process.argv[2] === '--child') {
+  measure(process.argv[3] === 'listener').then(
+    (figures) => console.log(JSON.stringify(figures)),
+    (error: unknown) => {
+      console.error(error);
+      process.exitCode = 1;
+    },
+  );
+} else {
+  runIfMain(import.meta.url, run);
+}

@@ -216,16 +216,17 @@ export class Dispatcher {
    *   `onAmbiguousTimeout: 'stop'`: the message may have been delivered;
    * - `ABORTED` (the caller's signal) or `DISPATCHER_CLOSED`.
    */
-  async send(input: SendInput, options: SendOptions = {}): Promise<SendResult> {
+  async send(input: SendInput, options?: SendOptions): Promise<SendResult> {
     if (this.#closed) throw new MessagePipeError('DISPATCHER_CLOSED', 'This dispatcher has been closed');
     // Checked by hand first: the schema (and its error with paths) is only needed when something is wrong.
     if (!isEnvelope(input)) parseOrThrow(envelopeSchema, input, 'MESSAGE_INVALID', 'message');
     const { projectId, channel } = input;
-    const signal = options.signal;
+    // No default `{}` for options: that would be one more object per send.
+    const signal = options?.signal;
     // Each read is a plain value when the store has it at hand (a frozen snapshot), a promise otherwise.
     let message = this.#prepare(input, projectId, channel);
     if (isPromise(message)) message = await message;
-    const idempotencyKey = options.idempotencyKey ?? newIdempotencyKey();
+    const idempotencyKey = options?.idempotencyKey ?? newIdempotencyKey();
     let records = this.#reads.providers(projectId, channel);
     if (isPromise(records)) records = await records;
     const candidates = this.#candidatesOf(records);

@@ -104,7 +104,12 @@ function asApiError(error: unknown): MailgunApiError | undefined {
   };
 }
 
-/** The code of a Mailgun HTTP error, refined from the status by what the error text says. */
+/**
+ * The code of a Mailgun HTTP error, refined from the status by what the error text says. Mailgun answers errors as
+ * `{ message }` with 400 (bad parameters), 401/403 (key, account), 404 (which "can be temporal"), 429 and 5xx
+ * (https://documentation.mailgun.com/docs/mailgun/quickstart-guide/responses); mailgun.js puts the body's `message`
+ * in `APIError.details`.
+ */
 export function codeForMailgunError(status: number, text: string): ProviderErrorCode {
   if (status === 400 || status === 402 || status === 403) {
     // Account and domain problems: Mailgun sends some of them as 400 too ("… is not allowed to send: …").
@@ -125,15 +130,36 @@ export function codeForMailgunError(status: number, text: string): ProviderError
   return codeForHttpStatus(status);
 }
 
+/**
+ * The Node/axios code of a failure that got no HTTP answer, or `undefined` when Mailgun answered.
+ *
+ * mailgun.js 14 builds every failure as `new APIError({ status: err.response?.status || 400, statusText:
+ * err.response?.statusText || err.code, body: err.response?.data || err.message })` (AxiosProvider.makeRequest,
+ * ESM/mailgun.node.js), with `message = body.error || statusText`. So an answer is the status Mailgun sent and,
+ * as message, its `error` field or reason phrase — or, when the answer has no reason phrase (`HTTP/1.1 400 `, any
+ * HTTP/2 answer), the code axios gives every answered error: `ERR_BAD_REQUEST` for a 4xx, `ERR_BAD_RESPONSE` for
+ * a 5xx (axios lib/core/settle.js). No answer leaves the default 400 and the failure's own code (`ECONNREFUSED`,
+ * `ECONNABORTED`, `ERR_CANCELED`, `ERR_BAD_RESPONSE` for a body cut short…). The APIError keeps no response, so
+ * this is decided from those fields: a 400 that is not a 4xx answer of axios is no answer at all.
+ */
+export function mailgunFailureWithoutAnswer(
+  apiError: Pick<MailgunApiError, 'status' | 'message'>,
+): string | undefined {
+  const { status, message } = apiError;
+  if (message === 'ERR_BAD_REQUEST' && status >= 400 && status < 500) return undefined;
+  if (message === 'ERR_BAD_RESPONSE' && status >= 500) return undefined;
+  return status === 400 && isNetworkErrorCode(message) ? message : undefined;
+}
+
 /** Turns whatever the SDK threw into a classified {@link ProviderError} holding no request data. */
 function toProviderError(error: unknown, what: string, ambiguous: boolean): ProviderError {
   if (isProviderError(error)) return error;
   const apiError = asApiError(error);
   if (apiError) {
-    // mailgun.js reports a failure without an answer as status 400 with the Node error code as message.
-    if (apiError.status === 400 && isNetworkErrorCode(apiError.message)) {
-      const failure = classifyNetworkErrorCode(apiError.message);
-      return new ProviderError(failure.code, `Could not reach Mailgun for ${what} (${apiError.message})`, {
+    const failureCode = mailgunFailureWithoutAnswer(apiError);
+    if (failureCode !== undefined) {
+      const failure = classifyNetworkErrorCode(failureCode);
+      return new ProviderError(failure.code, `Could not reach Mailgun for ${what} (${failureCode})`, {
         provider: PROVIDER,
         ambiguous: ambiguous && failure.ambiguous,
       });
@@ -253,6 +279,7 @@ export function mailgun(_options: MailgunAdapterOptions = {}): Adapter<'email', 
 
     async send(message: OutboundEmail, ctx: SendContext<MailgunConfig>) {
       const client = await clients.get({
+        projectId: ctx.projectId,
         providerConfigId: ctx.providerConfigId,
         configRevision: ctx.configRevision,
         // Not `ctx.timeoutMs`: that is what is left of this send's budget, and the client outlives the send.
@@ -335,7 +362,7 @@ export function mailgun(_options: MailgunAdapterOptions = {}): Adapter<'email', 
       });
     },
 
-    release: (providerConfigId: string) => clients.release(providerConfigId),
+    release: (providerConfigId: string, projectId: string) => clients.release(providerConfigId, projectId),
     close: () => clients.close(),
   };
 }

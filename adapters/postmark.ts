@@ -105,7 +105,10 @@ async function loadSdk(): Promise<PostmarkModule> {
   return loadOptional(PACKAGE, PROVIDER, () => import('postmark'));
 }
 
-/** SDK options for a config: host from `endpoint`, timeout in **seconds**, our signal-aware `fetch`. */
+/**
+ * SDK options for a config: host from `endpoint`, timeout in **seconds**, our signal-aware `fetch`.
+ * @internal Left out of the published types: postmark's own types need the DOM lib (`RequestInfo`).
+ */
 export function postmarkClientOptions(config: PostmarkConfig): Models.ClientOptions.Configuration {
   const origin = config.endpoint ? new URL(config.endpoint) : undefined;
   return {
@@ -120,6 +123,7 @@ export function postmarkClientOptions(config: PostmarkConfig): Models.ClientOpti
 /**
  * The `POST /email` body for a message. Postmark takes one tag: the first one is sent (the rest are reported
  * in `droppedTags`). Metadata goes as it is; attachments with a content id become inline `cid:` parts.
+ * @internal Left out of the published types, like {@link postmarkClientOptions}.
  */
 export function toPostmarkMessage(
   message: OutboundEmail,
@@ -238,7 +242,10 @@ function networkCodeOf(error: unknown): string | undefined {
   return /\btimeout of \d+ms exceeded\b/.test(message) ? 'ETIMEDOUT' : undefined;
 }
 
-/** Postmark `ErrorCode`s of a 422 answer that say more than the status. */
+/**
+ * Postmark `ErrorCode`s of a 422 answer that say more than the status
+ * (https://postmarkapp.com/developer/api/overview#error-codes).
+ */
 const UNPROCESSABLE: Partial<Record<number, ProviderErrorCode>> = {
   400: 'SENDER_UNVERIFIED', // Sender signature not found
   401: 'SENDER_UNVERIFIED', // Sender signature not confirmed
@@ -274,17 +281,51 @@ export function classifyPostmarkAnswer(
 }
 
 /**
- * ErrorCode 300 ("Invalid email request") covers both a bad message and a sender Postmark will not send from;
- * the message tells them apart.
+ * A recipient Postmark cannot parse: "Invalid 'To' address: 'x'", "Error parsing 'Cc': Illegal email address
+ * 'x'" (https://postmarkapp.com/developer/api/overview#error-codes, ErrorCode 300). Only these are about the
+ * recipient; other ErrorCode 300 wording that names recipients ("You may not have more than 50 recipients") is
+ * Postmark's own limit, which another provider would accept.
+ */
+const BAD_RECIPIENT = /\b(?:Invalid|Error parsing) '(?:To|Cc|Bcc)'/i;
+/**
+ * Postmark's cap of 50 recipients per message across To, Cc and Bcc, an ErrorCode 300
+ * (https://postmarkapp.com/support/article/1180-what-does-errorcode-300-mean).
+ */
+const RECIPIENT_LIMIT = /\b(?:more than|maximum of) \d+ recipients\b/i;
+
+/**
+ * ErrorCode 300 ("Invalid email request") covers a bad message, a sender Postmark will not send from, and
+ * Postmark's own limits; the message tells them apart.
  */
 function refineInvalidRequest(providerMessage: string): ProviderErrorCode {
   if (/'From'|sender signature|not (?:been )?(?:verified|confirmed)/i.test(providerMessage)) {
     return 'SENDER_UNVERIFIED';
   }
-  // Metadata limits and message streams are this server's settings: another provider takes the message as is.
-  if (/metadata|message ?stream/i.test(providerMessage)) return 'PROVIDER_REJECTED';
-  if (/'(?:To|Cc|Bcc)'|recipient/i.test(providerMessage)) return 'RECIPIENT_INVALID';
+  // Metadata limits, message streams and the recipient cap are this provider's: another one takes the message.
+  if (/metadata|message ?stream/i.test(providerMessage) || RECIPIENT_LIMIT.test(providerMessage)) {
+    return 'PROVIDER_REJECTED';
+  }
+  if (BAD_RECIPIENT.test(providerMessage)) return 'RECIPIENT_INVALID';
   return 'MESSAGE_REJECTED';
+}
+
+/**
+ * The inactive recipients of an accepted send. Postmark answers 200 with ErrorCode 0 and "Message OK, but will
+ * not deliver to these inactive addresses: a@x.test, b@x.test" when some recipients are suppressed (hard bounce,
+ * spam complaint, manual suppression) and the others are fine (postmark.js#87; the same pattern as
+ * `InactiveRecipientsError.inactiveRecipientsPatterns` in postmark 5.1 dist/client/errors/Errors.js). Empty when
+ * the message names none.
+ */
+export function inactiveRecipientsOf(providerMessage: unknown): string[] {
+  if (typeof providerMessage !== 'string') return [];
+  const match = /will not deliver to these inactive addresses: (.+?)\.?(?:\s+Inactive\b.*)?$/is.exec(
+    providerMessage,
+  );
+  if (!match?.[1]) return [];
+  return match[1]
+    .split(',')
+    .map((address) => address.trim())
+    .filter((address) => address !== '');
 }
 
 function classifyAnswer(
@@ -372,7 +413,15 @@ export function postmark(_options: PostmarkAdapterOptions = {}): Adapter<'email'
         );
       }
       // A readable 2xx is a definite acceptance even without an id: failing over would deliver twice.
-      return { messageId: answer.MessageID || acceptedWithoutId(ctx.logger, 'Postmark', PROVIDER) };
+      const messageId = answer.MessageID || acceptedWithoutId(ctx.logger, 'Postmark', PROVIDER);
+      const inactive = answer.ErrorCode === 0 ? inactiveRecipientsOf(answer.Message) : [];
+      if (inactive.length === 0) return { messageId };
+      // A partial delivery: the others get the message, so it counts as sent, as with SMTP's refused RCPTs.
+      ctx.logger.warn(
+        `Postmark accepted the message but will not deliver it to ${inactive.length} inactive recipient(s)`,
+        { provider: PROVIDER, providerConfigId: ctx.providerConfigId, messageId, rejected: inactive },
+      );
+      return { messageId, rejectedRecipients: inactive };
     },
 
     async verify(config: PostmarkConfig, ctx: AdapterCallContext): Promise<VerifyResult> {
@@ -437,7 +486,7 @@ export function postmark(_options: PostmarkAdapterOptions = {}): Adapter<'email'
       ];
     },
 
-    release: (providerConfigId: string) => clients.release(providerConfigId),
+    release: (providerConfigId: string, projectId: string) => clients.release(providerConfigId, projectId),
     close: () => clients.close(),
   };
 }

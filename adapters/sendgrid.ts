@@ -48,6 +48,17 @@ const EU_ORIGIN = 'https://api.eu.sendgrid.com';
 /** SendGrid refuses more categories than this on one message. */
 const MAX_CATEGORIES = 10;
 
+/**
+ * Page size of the domain and sender listings. Both are paginated: `GET /v3/whitelabel/domains` with `limit` and
+ * `offset` (https://www.twilio.com/docs/sendgrid/api-reference/domain-authentication/list-all-authenticated-domains),
+ * `GET /v3/verified_senders` with `limit` and `lastSeenID`, the id after which the next page starts
+ * (https://www.twilio.com/docs/sendgrid/api-reference/sender-verification/get-all-verified-senders). A page shorter
+ * than this is the last one.
+ */
+const LISTING_PAGE_SIZE = 100;
+/** Stops a listing that never ends: 40 pages of 100 cover the 3,000 authenticated domains a user may have. */
+const LISTING_MAX_PAGES = 40;
+
 /** The API origin a config talks to: `endpoint` when set, else the global or EU host. */
 export function sendgridApiOrigin(config: Pick<SendgridConfig, 'endpoint' | 'region'>): string {
   if (config.endpoint) return config.endpoint.replace(/\/+$/, '');
@@ -58,6 +69,8 @@ export function sendgridApiOrigin(config: Pick<SendgridConfig, 'endpoint' | 'reg
 interface SendgridRequest {
   method: 'GET' | 'POST';
   url: string;
+  /** Query string parameters (`@sendgrid/client` sends them as axios `params`). */
+  qs?: Record<string, string | number>;
   body?: unknown;
   signal?: AbortSignal;
 }
@@ -146,7 +159,11 @@ function describeBody(body: unknown): string {
 
 const RECIPIENT_FIELD = /^personalizations\.\d+\.(to|cc|bcc)(\.\d+)?(\.email)?$/;
 
-/** The code of a SendGrid HTTP error, refined from the status by what the error body says. */
+/**
+ * The code of a SendGrid HTTP error, refined from the status by what the error body (`{ errors: [{ message, field }] }`)
+ * says (https://www.twilio.com/docs/sendgrid/api-reference/how-to-use-the-sendgrid-v3-api/errors): 400 names the offending `field`, 403 on
+ * `from` is an unverified Sender Identity.
+ */
 function codeForSendgridError(status: number, body: unknown): ProviderErrorCode {
   const errors = apiErrorsOf(body);
   const text = errors.map((error) => String(error.message)).join(' ');
@@ -342,32 +359,54 @@ export function sendgrid(_options: SendgridAdapterOptions = {}): Adapter<'email'
 
     async domains(config: SendgridConfig, ctx: AdapterCallContext): Promise<DomainStatus[]> {
       return clients.withTemporary(config, async (pooled) => {
-        const [, domainsBody] = await call(
-          pooled,
-          ctx,
-          { method: 'GET', url: '/v3/whitelabel/domains' },
-          'the domain listing',
-          false,
-        );
-        let sendersBody: unknown;
-        try {
-          [, sendersBody] = await call(
+        const domains: DomainStatus[] = [];
+        for (let page = 0; page < LISTING_MAX_PAGES; page++) {
+          const [, body] = await call(
             pooled,
             ctx,
-            { method: 'GET', url: '/v3/verified_senders' },
-            'the sender listing',
+            {
+              method: 'GET',
+              url: '/v3/whitelabel/domains',
+              qs: { limit: LISTING_PAGE_SIZE, offset: page * LISTING_PAGE_SIZE },
+            },
+            'the domain listing',
             false,
           );
+          const entries = toDomainStatuses(body);
+          domains.push(...entries);
+          if (entries.length < LISTING_PAGE_SIZE) break;
+        }
+        const senders: DomainStatus[] = [];
+        try {
+          let lastSeenId: number | undefined;
+          for (let page = 0; page < LISTING_MAX_PAGES; page++) {
+            const qs: Record<string, number> = { limit: LISTING_PAGE_SIZE };
+            if (lastSeenId !== undefined) qs.lastSeenID = lastSeenId;
+            const [, body] = await call(
+              pooled,
+              ctx,
+              { method: 'GET', url: '/v3/verified_senders', qs },
+              'the sender listing',
+              false,
+            );
+            const entries = toSenderStatuses(body);
+            senders.push(...entries);
+            const lastId = entries.at(-1)?.details.id;
+            // A short page is the last; so is one whose last id does not move the cursor on.
+            if (entries.length < LISTING_PAGE_SIZE || typeof lastId !== 'number' || lastId === lastSeenId)
+              break;
+            lastSeenId = lastId;
+          }
         } catch (error) {
           // Keys without the sender-verification scope can still list domains: report what they can see.
           if (!(error instanceof ProviderError && error.status === 403)) throw error;
           ctx.logger.debug('SendGrid key cannot list single senders; listing authenticated domains only');
         }
-        return [...toDomainStatuses(domainsBody), ...toSenderStatuses(sendersBody)];
+        return [...domains, ...senders];
       });
     },
 
-    release: (providerConfigId: string) => clients.release(providerConfigId),
+    release: (providerConfigId: string, projectId: string) => clients.release(providerConfigId, projectId),
     close: () => clients.close(),
   };
 }

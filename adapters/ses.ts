@@ -48,6 +48,7 @@ import {
   retryAfterFromHeaders,
 } from './_shared/http-errors';
 import { acceptedWithoutId } from './_shared/message-id';
+import { cannotCheck } from './_shared/verify';
 
 const PROVIDER = 'ses';
 const PACKAGE = '@aws-sdk/client-sesv2';
@@ -191,6 +192,38 @@ function encodedWords(text: string): string {
 }
 
 /** What a call is for: a send may have been delivered when cut short; the read-only calls may not. */
+/**
+ * SES's rules for a custom header (MessageHeader, https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_MessageHeader.html):
+ * the name 1-126 printable ASCII characters without `:` (`^[!-9;-@A-~]+$`), the value 1-870 printable ASCII
+ * characters (`[ -~]*`). Other providers encode non-ASCII values and take longer or empty ones, so a header
+ * outside these rules is SES's limit, not the message's fault.
+ */
+const SES_HEADER_NAME = /^[!-9;-@A-~]{1,126}$/;
+const SES_HEADER_VALUE = /^[ -~]{1,870}$/;
+
+/**
+ * Refuses, before any request, a message whose custom headers SES would not take, as provider-level
+ * `PROVIDER_REJECTED`: the send fails over to a provider that can carry them. Names the header, never its value.
+ */
+export function checkSesHeaders(headers: Record<string, string>): void {
+  for (const [name, value] of Object.entries(headers)) {
+    if (!SES_HEADER_NAME.test(name)) {
+      throw new ProviderError(
+        'PROVIDER_REJECTED',
+        `SES cannot send the header ${excerpt(name, 60)}: names are 1-126 printable ASCII characters`,
+        { provider: PROVIDER },
+      );
+    }
+    if (!SES_HEADER_VALUE.test(value)) {
+      throw new ProviderError(
+        'PROVIDER_REJECTED',
+        `SES cannot send the value of header ${name} (${value.length} characters): values are 1-870 printable ASCII characters`,
+        { provider: PROVIDER },
+      );
+    }
+  }
+}
+
 type Operation = 'send' | 'verify' | 'domains';
 
 /** Runs one SDK call within the caller's deadline, turning every failure into a classified ProviderError. */
@@ -222,7 +255,12 @@ interface AwsErrorLike {
   $response?: { headers?: Record<string, string | undefined> };
 }
 
-/** SES error types (the `x-amzn-ErrorType` of the answer) and the failure each one is. */
+/**
+ * SES error types (the `x-amzn-ErrorType` of the answer) and the failure each one is: SendEmail's errors
+ * (https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html#API_SendEmail_Errors, the `@throws` of
+ * SendEmailCommand in @aws-sdk/client-sesv2) and the common ones
+ * (https://docs.aws.amazon.com/ses/latest/APIReference-V2/CommonErrors.html).
+ */
 const SES_ERRORS: Record<string, ProviderErrorCode> = {
   MessageRejected: 'MESSAGE_REJECTED',
   MailFromDomainNotVerifiedException: 'SENDER_UNVERIFIED',
@@ -231,7 +269,10 @@ const SES_ERRORS: Record<string, ProviderErrorCode> = {
   TooManyRequestsException: 'PROVIDER_RATE_LIMITED',
   ThrottlingException: 'PROVIDER_RATE_LIMITED',
   Throttling: 'PROVIDER_RATE_LIMITED',
-  LimitExceededException: 'PROVIDER_RATE_LIMITED',
+  // "There are too many instances of the specified resource type" (LimitExceededException in
+  // @aws-sdk/client-sesv2 models/errors, listed by SendEmailCommand; https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html):
+  // an account resource limit, not a rate. Waiting does not lift it; another provider can send.
+  LimitExceededException: 'PROVIDER_REJECTED',
   InternalServiceErrorException: 'PROVIDER_UNAVAILABLE',
   InternalFailure: 'PROVIDER_UNAVAILABLE',
   ServiceUnavailable: 'PROVIDER_UNAVAILABLE',
@@ -352,6 +393,7 @@ export function ses(_options: SesAdapterOptions = {}): Adapter<'email', SesConfi
           { provider: PROVIDER },
         );
       }
+      checkSesHeaders(message.headers);
       const { input, rewrittenTags } = toSendEmailInput(message, ctx.config);
       if (rewrittenTags > 0) {
         ctx.logger.debug('SES tags take only letters, digits, _ and -: some tags were rewritten', {
@@ -376,6 +418,12 @@ export function ses(_options: SesAdapterOptions = {}): Adapter<'email', SesConfi
           ),
         );
       } catch (error) {
+        // AccessDeniedException: the key signed correctly but may not call GetAccount, as a key allowed only
+        // ses:SendEmail cannot. That says nothing about sending; unknown or bad keys are
+        // UnrecognizedClientException / SignatureDoesNotMatch, which are a verdict.
+        if (isProviderError(error) && error.providerCode === 'AccessDeniedException') {
+          return cannotCheck('GetAccount', error);
+        }
         if (isProviderError(error) && error.code === 'PROVIDER_INVALID_CREDENTIALS') {
           return { valid: false, reason: error.message };
         }
@@ -436,7 +484,7 @@ export function ses(_options: SesAdapterOptions = {}): Adapter<'email', SesConfi
       );
     },
 
-    release: (providerConfigId: string) => clients.release(providerConfigId),
+    release: (providerConfigId: string, projectId: string) => clients.release(providerConfigId, projectId),
     close: () => clients.close(),
   };
 }

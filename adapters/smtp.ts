@@ -1,5 +1,6 @@
 import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
+import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { domainToASCII } from 'node:url';
 import {
@@ -80,9 +81,12 @@ interface SendProgress {
  *   connection, greeting and inactivity timeouts sit under the config's `timeoutMs` (15 s when unset). A stall
  *   before the message body was sent is a plain `PROVIDER_TIMEOUT`, safe to retry or fail over; one after it is
  *   marked `ambiguous` (the server may have queued the message). Pooled connections idle for longer than the
- *   inactivity timeout are closed and reopened on demand.
+ *   inactivity timeout are closed and reopened on demand; while idle, they do not keep the process alive.
  * - **Abort:** the attempt's `signal` rejects the send at once; nodemailer drops the message from its queue or
- *   closes the connection carrying it, so the pool is not left with a wedged connection.
+ *   closes the connection carrying it, so the pool is not left with a wedged connection. nodemailer honours a
+ *   per-send `signal` from 10.5.0 ("smtp: support AbortSignal for individual sends", nodemailer CHANGELOG.md,
+ *   #1911); older versions ignore it and an abandoned send can still deliver after the dispatcher failed over, so
+ *   the peer dependency is `nodemailer >=10.5.0`.
  * - **TLS:** certificates are checked unless the config sets `tls.rejectUnauthorized: false`, which is accepted
  *   with one warning per SMTP server and user through the dispatcher's logger.
  * - **Message:** From, To, Cc and Reply-To become headers; Bcc recipients go into the SMTP envelope only, never
@@ -93,7 +97,8 @@ interface SendProgress {
  *   receiving servers can recognise a duplicate; a custom `Message-ID` header wins.
  * - **Partly rejected recipients:** when the server accepts the message for some recipients and refuses others,
  *   the send counts as sent (the accepted recipients get the message; failing over would deliver it to them
- *   twice) and a warning naming the refused recipients and the server's replies is logged. When it refuses every
+ *   twice), the refused ones are reported as `rejectedRecipients` on the attempt and the result, and a warning
+ *   naming them and the server's replies is logged. When it refuses every
  *   recipient, the error follows the replies: any temporary `4xx` one makes it transient (nothing was delivered,
  *   so trying again is safe), otherwise `RECIPIENT_INVALID`.
  * - **Errors:** `535`/EAUTH → `PROVIDER_INVALID_CREDENTIALS`; `4xx` replies → `PROVIDER_UNAVAILABLE` (or
@@ -200,7 +205,7 @@ export function smtp(): Adapter<'email', SmtpConfig> {
           ...toMailOptions(message, messageIdFor(message, ctx)),
           signal: cancel.signal,
         };
-        const info = await raceAbort(transport.sendMail(mail), cancel.signal);
+        const info = await raceAbort(whileSending(transport, transport.sendMail(mail)), cancel.signal);
         return receiptOf(info, ctx);
       } catch (error) {
         if (ctx.signal.aborted) throw abortError(ctx.signal, progress.dataStarted);
@@ -233,8 +238,8 @@ export function smtp(): Adapter<'email', SmtpConfig> {
       }
     },
 
-    async release(providerConfigId: string): Promise<void> {
-      await transports.release(providerConfigId);
+    async release(providerConfigId: string, projectId: string): Promise<void> {
+      await transports.release(providerConfigId, projectId);
     },
 
     async close(): Promise<void> {
@@ -245,6 +250,45 @@ export function smtp(): Adapter<'email', SmtpConfig> {
 
 async function loadNodemailer(): Promise<typeof import('nodemailer')> {
   return loadOptional('nodemailer', PROVIDER, () => import('nodemailer'));
+}
+
+/** Sends under way (queued in the pool or on a connection) per pooled transport. */
+const sendsInFlight = new WeakMap<PooledTransport, number>();
+
+/**
+ * Keeps the pool's connections from holding the process open while they are idle, so a script that sends and
+ * forgets `close()` still exits: its sockets are unref()ed when the transport's last send in flight settles and
+ * ref()ed again when the next one starts. Returns `sending`.
+ */
+function whileSending<T>(transport: PooledTransport, sending: Promise<T>): Promise<T> {
+  const before = sendsInFlight.get(transport) ?? 0;
+  sendsInFlight.set(transport, before + 1);
+  if (before === 0) refPoolSockets(transport, true);
+  const settled = () => {
+    const left = (sendsInFlight.get(transport) ?? 1) - 1;
+    sendsInFlight.set(transport, left);
+    if (left === 0) refPoolSockets(transport, false);
+  };
+  sending.then(settled, settled);
+  return sending;
+}
+
+/**
+ * nodemailer has no public handle on a pool's sockets (its pool's idle timer is unref()ed, the sockets are not), so
+ * this reads the fields it has kept under these names since 6.x: the pool (`transporter`) holds its connections in
+ * `_connections`, each with an SMTPConnection (`connection`) whose socket is `_socket` (nodemailer
+ * lib/smtp-pool/index.js, lib/smtp-pool/pool-resource.js, lib/smtp-connection/index.js). Other internals: no-op.
+ */
+function refPoolSockets(transport: PooledTransport, ref: boolean): void {
+  const pool = (transport as unknown as { transporter?: { _connections?: unknown } }).transporter;
+  if (!Array.isArray(pool?._connections)) return;
+  for (const resource of pool._connections as Array<{ connection?: { _socket?: unknown } } | undefined>) {
+    const socket = resource?.connection?._socket;
+    if (socket instanceof Socket) {
+      if (ref) socket.ref();
+      else socket.unref();
+    }
+  }
 }
 
 /** nodemailer options shared by the pooled transport and the one-off `verify` transport. */
@@ -438,8 +482,14 @@ function receiptOf(info: SMTPPoolSentMessageInfo, ctx: SendContext<SmtpConfig>):
         replies: (info.rejectedErrors ?? []).map((error) => firstLine(error.response)),
       },
     );
+    return { messageId, rejectedRecipients: rejected.map(recipientAddress) };
   }
   return { messageId };
+}
+
+/** A refused recipient as nodemailer lists it (an address, or `{ address }`), as the address alone. */
+function recipientAddress(recipient: string | { address: string }): string {
+  return typeof recipient === 'string' ? recipient : recipient.address;
 }
 
 /** Races `work` against `signal`: rejects with the abort reason as soon as it aborts, whatever `work` does. */

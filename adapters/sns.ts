@@ -45,6 +45,7 @@ import {
   retryAfterFromHeaders,
 } from './_shared/http-errors';
 import { acceptedWithoutId } from './_shared/message-id';
+import { cannotCheck } from './_shared/verify';
 
 const PROVIDER = 'sns';
 const PACKAGE = '@aws-sdk/client-sns';
@@ -102,8 +103,15 @@ export function snsMessageAttributes(
   return attributes;
 }
 
-/** SNS error codes (the wire `Error/Code`), by the class they belong to. */
+/**
+ * SNS error codes (the wire `Error/Code`), by the class they belong to: Publish's errors
+ * (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html#API_Publish_Errors) and the common ones
+ * (https://docs.aws.amazon.com/sns/latest/api/CommonErrors.html).
+ */
 const CODES: Record<string, ProviderErrorCode> = {
+  // Not an error `Publish` raises: SNS accepts a publish to an opted-out number and only logs the failed delivery
+  // (the `@throws` list of PublishCommand in @aws-sdk/client-sns 3.1169 has no OptedOutException; opt-outs are
+  // found with CheckIfPhoneNumberIsOptedOut). Kept for an SNS-compatible endpoint that does answer it.
   OptedOut: 'RECIPIENT_SUPPRESSED',
   AuthorizationError: 'PROVIDER_INVALID_CREDENTIALS',
   SignatureDoesNotMatch: 'PROVIDER_INVALID_CREDENTIALS',
@@ -125,9 +133,19 @@ const CODES: Record<string, ProviderErrorCode> = {
 };
 
 /**
+ * "Invalid parameter: PhoneNumber Reason: +66… is not valid to publish to". SNS gives it for a number it will not
+ * publish to from this client's region — above all a region without SMS (aws-sdk-js#1217, boto3#2195,
+ * https://docs.aws.amazon.com/sns/latest/dg/sns-supported-regions-countries.html) — as well as for a malformed
+ * number. The adapter only ever publishes numbers already checked as E.164, so here it is the region or route:
+ * provider-level, and another provider can send.
+ */
+const NOT_VALID_TO_PUBLISH_TO = /\bis not valid to publish to\b/i;
+
+/**
  * The code of an SNS error. `InvalidParameter` / `ParameterValueInvalid` name the parameter in the message: a bad
- * `PhoneNumber` (the usual case, and the default) is message-level; a sender id or origination number the account
- * may not use is provider-level, since another provider may send.
+ * `PhoneNumber` (the usual case, and the default) is message-level, except "is not valid to publish to" (see
+ * {@link NOT_VALID_TO_PUBLISH_TO}); a sender id or origination number the account may not use is provider-level,
+ * since another provider may send.
  */
 export function codeForSnsError(
   awsCode: string,
@@ -136,6 +154,7 @@ export function codeForSnsError(
 ): ProviderErrorCode {
   if (awsCode === 'InvalidParameter' || awsCode === 'ParameterValueInvalid') {
     if (/OriginationNumber|SenderID|sender id/i.test(message)) return 'SENDER_UNVERIFIED';
+    if (NOT_VALID_TO_PUBLISH_TO.test(message)) return 'PROVIDER_REJECTED';
     if (/\bMessage\b(?! ?Attributes)/.test(message) && !/PhoneNumber/.test(message))
       return 'MESSAGE_REJECTED';
     return 'RECIPIENT_INVALID';
@@ -276,7 +295,13 @@ export function sns(): Adapter<'sms', SnsConfig> {
           );
           attributes = answer.attributes ?? {};
         } catch (error) {
-          // Refused credentials are a verdict; anything else means "cannot tell".
+          // AuthorizationError is SNS's "denied access to the requested resource" (AuthorizationErrorException
+          // in @aws-sdk/client-sns): the key signed correctly but may not read SMS attributes, as a key allowed
+          // only sns:Publish cannot. That says nothing about sending. Refused credentials (InvalidClientTokenId,
+          // SignatureDoesNotMatch…) are a verdict; anything else means "cannot tell".
+          if (isProviderError(error) && error.providerCode === 'AuthorizationError') {
+            return cannotCheck('GetSMSAttributes', error);
+          }
           if (isProviderError(error) && error.code === 'PROVIDER_INVALID_CREDENTIALS') {
             return { valid: false, reason: error.message };
           }
@@ -295,7 +320,7 @@ export function sns(): Adapter<'sms', SnsConfig> {
       });
     },
 
-    release: (providerConfigId) => clients.release(providerConfigId),
+    release: (providerConfigId, projectId) => clients.release(providerConfigId, projectId),
     close: () => clients.close(),
   };
 }

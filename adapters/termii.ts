@@ -4,11 +4,21 @@
  * string, so neither request bodies nor URLs are ever logged or put in an error.
  *
  * Sender id, first match wins:
- * 1. the message's own `from`, when it is an alphanumeric sender id (3-11 letters, digits or spaces) — a phone
- *    number there is ignored, since Termii's SMS routes take registered sender ids, not numbers;
+ * 1. the message's own `from`, when it is an alphanumeric sender id — a phone number there is ignored, since
+ *    Termii's SMS routes take registered sender ids, not numbers;
  * 2. the project's SMS sender id (`pipe.senders.set({ channel: 'sms', senderId })`): the project's sender
  *    configuration says who its messages come from, as it does for email;
  * 3. the provider config's `senderId` (the account's default registered id).
+ * Termii sender ids are 3-11 characters ("from … a 3-11 character sender ID", https://developers.termii.com/messaging-api).
+ * The config's own `senderId` is held to that when the config is validated (`CONFIG_INVALID`). A message or project
+ * sender id outside it (the shared SMS sender id allows 1-11 characters, which other providers take) is refused
+ * here before any request, as `SENDER_UNVERIFIED`: provider-level, so the send fails over to a provider that can
+ * use it rather than going out from another identity.
+ *
+ * Success: Termii's documented answer is `{"message_id":"9122821270554876574","message":"Successfully Sent",
+ * "balance":9,"user":"Peter Mcleish"}`, with no `code` field (https://developers.termii.com/messaging-api; the
+ * termii-rust models have `code` optional). A 200 that names a `message_id` is a send, as is one with
+ * `code: "ok"`; the id is read from the raw text, since a JSON number of 19 digits does not survive `JSON.parse`.
  *
  * @example
  * ```ts
@@ -46,6 +56,8 @@ export const TERMII_DEFAULT_ORIGIN = 'https://v3.api.termii.com';
 
 /** A Termii sender id: 3 to 11 letters, digits or spaces. */
 const TERMII_SENDER_ID = /^[A-Za-z0-9 ]{3,11}$/;
+/** An E.164 number, which Termii's `from` does not take on SMS routes (see the module comment). */
+const PHONE_NUMBER = /^\+[1-9]\d{6,14}$/;
 
 /** Termii's answer to a send or a balance check; every field is optional because error bodies vary. */
 interface TermiiAnswer {
@@ -64,8 +76,24 @@ interface TermiiResponse {
   headers: Headers;
   /** The parsed JSON body, or undefined when it was not JSON. */
   answer: TermiiAnswer | undefined;
-  /** The raw body, for error messages when it was not JSON. */
+  /** The raw body, for error messages when it was not JSON, and for ids too long for a JSON number. */
   text: string;
+}
+
+/** A top-level `"message_id": <number>` in a raw answer. */
+const NUMERIC_MESSAGE_ID = /"message_id"\s*:\s*(-?\d+)\s*[,}]/;
+
+/**
+ * The message id of an answer as text, every digit kept: `message_id_str` when given, else `message_id` — as Termii
+ * sent it when it is a JSON number (`9122821270554876574` is beyond `Number.MAX_SAFE_INTEGER`, and `JSON.parse`
+ * would round it to `9122821270554876000`). `undefined` when the answer names none.
+ */
+export function termiiMessageIdOf(answer: TermiiAnswer | undefined, rawText: string): string | undefined {
+  const text = (value: unknown) => (typeof value === 'string' && value.trim() !== '' ? value : undefined);
+  const fromString = text(answer?.message_id_str) ?? text(answer?.message_id);
+  if (fromString) return fromString;
+  if (typeof answer?.message_id !== 'number') return undefined;
+  return NUMERIC_MESSAGE_ID.exec(rawText)?.[1] ?? String(answer.message_id);
 }
 
 /**
@@ -140,13 +168,14 @@ export function termiiApiOrigin(config: Pick<TermiiConfig, 'endpoint'>): string 
 
 /**
  * The sender id Termii gets for a message: the message's alphanumeric `from`, else the project's sender id
- * (`message.senderId`), else the config's `senderId`. `undefined` when there is none.
+ * (`message.senderId`), else the config's `senderId`. `undefined` when there is none. The chosen id is not checked
+ * here; {@link toTermiiPayload} refuses one Termii cannot use.
  */
 export function termiiSenderOf(
   message: Pick<OutboundSms, 'from' | 'senderId'>,
   config: Partial<Pick<TermiiConfig, 'senderId'>>,
 ): string | undefined {
-  if (message.from !== undefined && TERMII_SENDER_ID.test(message.from)) return message.from;
+  if (message.from !== undefined && !PHONE_NUMBER.test(message.from)) return message.from;
   return message.senderId ?? config.senderId;
 }
 
@@ -166,6 +195,14 @@ export function toTermiiPayload(
     throw new ProviderError(
       'SENDER_UNVERIFIED',
       'No Termii sender id: set senderId in the provider config or the project SMS sender',
+      { provider: PROVIDER },
+    );
+  }
+  if (!TERMII_SENDER_ID.test(from)) {
+    const source = from === message.from ? "the message's from" : "the project's SMS sender id";
+    throw new ProviderError(
+      'SENDER_UNVERIFIED',
+      `Termii takes sender ids of 3-11 letters, digits or spaces; ${source} (${from.length} characters) is not one`,
       { provider: PROVIDER },
     );
   }
@@ -288,12 +325,12 @@ export function termii(): Adapter<'sms', TermiiConfig> {
           }),
         { provider: PROVIDER, ambiguous: true },
       );
-      if (response.status === 200 && response.answer?.code === 'ok') {
-        const id = response.answer.message_id_str ?? response.answer.message_id;
+      const messageId = termiiMessageIdOf(response.answer, response.text);
+      if (response.status === 200 && (messageId !== undefined || response.answer?.code === 'ok')) {
         ctx.logger.debug('termii accepted a message', { status: response.status });
-        const messageId = id === undefined || id === null ? '' : String(id);
-        // `code: "ok"` is a definite acceptance even without an id: failing over would deliver twice.
-        return { messageId: messageId || acceptedWithoutId(ctx.logger, 'Termii', PROVIDER) };
+        // A message id, or `code: "ok"` even without one, is a definite acceptance: failing over would deliver
+        // twice.
+        return { messageId: messageId ?? acceptedWithoutId(ctx.logger, 'Termii', PROVIDER) };
       }
       if (response.status >= 200 && response.status < 300 && !response.answer) {
         // Termii took the request but its answer could not be read: the message may well be on its way.
@@ -333,7 +370,7 @@ export function termii(): Adapter<'sms', TermiiConfig> {
       throw error;
     },
 
-    release: (providerConfigId) => clients.release(providerConfigId),
+    release: (providerConfigId, projectId) => clients.release(providerConfigId, projectId),
     close: () => clients.close(),
   };
 }

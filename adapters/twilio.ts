@@ -133,7 +133,13 @@ async function createClient(config: TwilioConfig): Promise<PooledClient> {
     return request;
   });
 
-  const client = sdk(config.accountSid, config.authToken, {
+  // An API key logs in as `apiKeySid:apiKeySecret` while the URLs keep the account SID
+  // (twilio(apiKeySid, apiKeySecret, { accountSid }); https://www.twilio.com/docs/iam/api-keys).
+  const [username, password] =
+    config.apiKeySid !== undefined && config.apiKeySecret !== undefined
+      ? [config.apiKeySid, config.apiKeySecret]
+      : [config.accountSid, config.authToken ?? ''];
+  const client = sdk(username, password, {
     accountSid: config.accountSid,
     httpClient: transport,
     // Empty values rather than undefined: the SDK falls back to TWILIO_EDGE / TWILIO_REGION / TWILIO_LOG_LEVEL
@@ -178,11 +184,13 @@ async function callTwilio<T>(
   }
 }
 
-/** Twilio error codes that say the message itself cannot be delivered: stop, do not fail over. */
+/**
+ * Twilio error codes that say the message itself cannot be delivered: stop, do not fail over. Each code is documented
+ * at https://www.twilio.com/docs/api/errors/<code>.
+ */
 const MESSAGE_LEVEL: Record<number, ProviderErrorCode> = {
   21211: 'RECIPIENT_INVALID', // invalid To number
   21610: 'RECIPIENT_SUPPRESSED', // the recipient replied STOP
-  21612: 'RECIPIENT_INVALID', // To not reachable by SMS
   21614: 'RECIPIENT_INVALID', // To is not a mobile number
   21635: 'RECIPIENT_INVALID', // To is a landline
   21602: 'MESSAGE_REJECTED', // body missing
@@ -201,6 +209,10 @@ const PROVIDER_LEVEL: Record<number, ProviderErrorCode> = {
   21408: 'PROVIDER_REJECTED', // sending to this region is not enabled on the account
   // A trial account may only send to verified numbers: the number is fine, and another provider can deliver.
   21608: 'PROVIDER_REJECTED',
+  // "cannot be sent with the current combination of 'To' and/or 'From'": the destination's sender-id rules or an
+  // unreachable route for this sender, not the recipient; another provider can deliver
+  // (https://www.twilio.com/docs/api/errors/21612).
+  21612: 'PROVIDER_REJECTED',
   21601: 'SENDER_UNVERIFIED', // From is not a valid SMS-capable number
   21603: 'SENDER_UNVERIFIED', // From (or a Messaging Service) is required: the config names no sender
   21661: 'SENDER_UNVERIFIED', // From is not SMS-capable
@@ -341,6 +353,7 @@ export function twilio(): Adapter<'sms', TwilioConfig> {
     },
 
     async verify(config: TwilioConfig, ctx: AdapterCallContext): Promise<VerifyResult> {
+      if (config.apiKeySid !== undefined) return verifyApiKey(config, ctx);
       return clients.withTemporary(config, async ({ client }) => {
         let account: TwilioAccount;
         try {
@@ -361,7 +374,36 @@ export function twilio(): Adapter<'sms', TwilioConfig> {
       });
     },
 
-    release: (providerConfigId) => clients.release(providerConfigId),
+    release: (providerConfigId, projectId) => clients.release(providerConfigId, projectId),
     close: () => clients.close(),
   };
+
+  /**
+   * Standard API keys may not read the Account resource ("Access to all Twilio API resources, except for Accounts
+   * (/Accounts) or Keys", https://www.twilio.com/docs/iam/api-keys/key-resource-v1), so an API key is checked by
+   * listing one message of the account (`GET /Accounts/{sid}/Messages.json?PageSize=1`), which it can read. A 401
+   * (20003) refuses the key; a 403 or 70051 "Authorization Failed" (also what a restricted key without read access
+   * to messages gets, https://www.twilio.com/docs/api/errors/70051) cannot tell.
+   */
+  function verifyApiKey(config: TwilioConfig, ctx: AdapterCallContext): Promise<VerifyResult> {
+    return clients.withTemporary(config, async ({ client }) => {
+      try {
+        await callTwilio(ctx, 'the credentials', false, () =>
+          client.api.v2010.accounts(config.accountSid).messages.list({ limit: 1, pageSize: 1 }),
+        );
+      } catch (error) {
+        if (isProviderError(error) && (error.status === 403 || error.providerCode === 70051)) {
+          return {
+            valid: null,
+            reason: `This Twilio API key may not read messages, so it cannot be checked: ${error.message}`,
+          };
+        }
+        if (isProviderError(error) && error.failureClass === 'provider' && error.code !== 'ADAPTER_ERROR') {
+          return { valid: false, reason: error.message };
+        }
+        throw error;
+      }
+      return { valid: true, details: { credentials: 'apiKey' } };
+    });
+  }
 }

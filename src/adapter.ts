@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { ProviderError } from './errors';
+import { RecordMap } from './record-map';
 import type { Channel, DomainStatus, OutboundMessage, VerifyResult } from './types';
 
 /** Where MessagePipe writes warnings and debug lines. Nothing written here ever holds a secret. */
@@ -45,6 +46,11 @@ export interface SendContext<Config> extends AdapterCallContext {
 /** What a provider returned for an accepted message. */
 export interface SendReceipt {
   messageId: string;
+  /**
+   * Recipients the provider refused while accepting the message for the others (a partial delivery). Report
+   * them here, and warn: the send still counts as sent, since failing over would deliver twice to the others.
+   */
+  rejectedRecipients?: string[];
 }
 
 /**
@@ -62,12 +68,18 @@ export interface Adapter<C extends Channel = Channel, Config = Record<string, un
   readonly configSchema?: z.ZodType<Config>;
   /** Sends one message; resolves with the provider's message id. */
   send(message: OutboundMessage<C>, ctx: SendContext<Config>): Promise<SendReceipt>;
-  /** Cheap read-only check of the credentials. Throws a transient {@link ProviderError} when it cannot tell. */
+  /**
+   * Cheap read-only check of the credentials. Throws a transient {@link ProviderError} when the provider cannot be
+   * reached; resolves `{ valid: null, reason }` when it answered that these credentials may not call the check.
+   */
   verify?(config: Config, ctx: AdapterCallContext): Promise<VerifyResult>;
   /** Sending domains or senders and their verification state. */
   domains?(config: Config, ctx: AdapterCallContext): Promise<DomainStatus[]>;
-  /** Drops whatever is cached for a provider config (called when it is updated or removed). */
-  release?(providerConfigId: string): Promise<void> | void;
+  /**
+   * Drops whatever is cached for a provider config (called when it is updated or removed). Ids are unique within
+   * a project only: key anything cached per config by `(projectId, providerConfigId)`, as {@link ClientPool} does.
+   */
+  release?(providerConfigId: string, projectId: string): Promise<void> | void;
   /** Releases every resource (clients, pooled connections). */
   close?(): Promise<void> | void;
 }
@@ -83,7 +95,7 @@ export interface AdapterDefinition<C extends Channel, S extends z.ZodType> {
   send(message: OutboundMessage<C>, ctx: SendContext<z.output<S>>): Promise<SendReceipt>;
   verify?(config: z.output<S>, ctx: AdapterCallContext): Promise<VerifyResult>;
   domains?(config: z.output<S>, ctx: AdapterCallContext): Promise<DomainStatus[]>;
-  release?(providerConfigId: string): Promise<void> | void;
+  release?(providerConfigId: string, projectId: string): Promise<void> | void;
   close?(): Promise<void> | void;
 }
 
@@ -99,11 +111,12 @@ export function defineAdapter<C extends Channel, S extends z.ZodType>(
 }
 
 /**
- * One SDK client per provider config, created on first use and reused until the config changes, is released,
- * or the pool is closed. Concurrent first uses share one creation.
+ * One SDK client per provider record, created on first use and reused until the config changes, is released,
+ * or the pool is closed. Concurrent first uses share one creation. Clients are keyed by `(projectId,
+ * providerConfigId)`: two projects whose records share an id never share a client (nor its credentials).
  */
 export class ClientPool<Config, Client> {
-  readonly #entries = new Map<string, { revision: string; client: Promise<Client> }>();
+  readonly #entries = new RecordMap<{ revision: string; client: Promise<Client> }>();
   readonly #create: (config: Config) => Client | Promise<Client>;
   readonly #dispose: ((client: Client) => void | Promise<void>) | undefined;
 
@@ -116,8 +129,11 @@ export class ClientPool<Config, Client> {
   }
 
   /** The client for this config revision, creating it (and disposing of an older one) when needed. */
-  get(ctx: Pick<SendContext<Config>, 'config' | 'providerConfigId' | 'configRevision'>): Promise<Client> {
-    const entry = this.#entries.get(ctx.providerConfigId);
+  get(
+    ctx: Pick<SendContext<Config>, 'config' | 'projectId' | 'providerConfigId' | 'configRevision'>,
+  ): Promise<Client> {
+    const { projectId, providerConfigId } = ctx;
+    const entry = this.#entries.get(projectId, providerConfigId);
     if (entry && entry.revision === ctx.configRevision) return entry.client;
     // A send that still holds an older revision (it started before an update) uses the newer client rather than
     // replacing it, which would close the client under every send that already uses the new config.
@@ -126,10 +142,11 @@ export class ClientPool<Config, Client> {
     const client = Promise.resolve().then(() => this.#create(ctx.config));
     // A failed creation is not cached: the next send tries again.
     client.catch(() => {
-      if (this.#entries.get(ctx.providerConfigId)?.client === client)
-        this.#entries.delete(ctx.providerConfigId);
+      if (this.#entries.get(projectId, providerConfigId)?.client === client) {
+        this.#entries.delete(projectId, providerConfigId);
+      }
     });
-    this.#entries.set(ctx.providerConfigId, { revision: ctx.configRevision, client });
+    this.#entries.set(projectId, providerConfigId, { revision: ctx.configRevision, client });
     return client;
   }
 
@@ -143,17 +160,23 @@ export class ClientPool<Config, Client> {
     }
   }
 
-  /** Disposes of the client of one provider config. */
-  async release(providerConfigId: string): Promise<void> {
-    const entry = this.#entries.get(providerConfigId);
-    if (!entry) return;
-    this.#entries.delete(providerConfigId);
-    await this.#disposeEntry(entry.client);
+  /**
+   * Disposes of the client of one provider record. Without `projectId`, of every project's record with that id
+   * (for callers that predate per-project keys).
+   */
+  async release(providerConfigId: string, projectId?: string): Promise<void> {
+    const released: Promise<Client>[] = [];
+    for (const [project, id, entry] of [...this.#entries.entries()]) {
+      if (id !== providerConfigId || (projectId !== undefined && project !== projectId)) continue;
+      this.#entries.delete(project, id);
+      released.push(entry.client);
+    }
+    await Promise.all(released.map((client) => this.#disposeEntry(client)));
   }
 
   /** Disposes of every client. */
   async close(): Promise<void> {
-    const entries = [...this.#entries.values()];
+    const entries = [...this.#entries.entries()].map(([, , entry]) => entry);
     this.#entries.clear();
     await Promise.all(entries.map((entry) => this.#disposeEntry(entry.client)));
   }

@@ -3,13 +3,21 @@ import { type AnyAdapter, defaultLogger, type Logger, type SendContext, type Sen
 import { ProviderCatalog } from './catalog';
 import { isProviderError, MessagePipeError, ProviderError } from './errors';
 import { type DispatcherEventName, type DispatcherEvents, Emitter, type SendEventBase } from './events';
-import type { BreakerState, CircuitBreakerOptions } from './failover/breaker';
+import type { BreakerSnapshot, BreakerState, CircuitBreakerOptions } from './failover/breaker';
 import { sanitizeProviderError, toAttemptError } from './failover/classify';
 import { FailoverEngine, type RetryOptions } from './failover/engine';
 import type { ProviderStats } from './failover/stats';
+import { withTimeout } from './failover/timeout';
 import { newIdempotencyKey } from './idempotency-key';
 import { type DispatcherCore, type OpenedConfig, openConfig, ProvidersApi } from './providers-api';
-import { parseOrThrow } from './schemas/fields';
+import { RecordMap } from './record-map';
+import {
+  idempotencyKeySchema,
+  identifier,
+  isIdempotencyKey,
+  isIdentifier,
+  parseOrThrow,
+} from './schemas/fields';
 import type { JsonSchema } from './schemas/json-schema';
 import {
   deepFreeze,
@@ -63,7 +71,10 @@ export interface DispatcherOptions {
   logger?: Logger;
   /** Time budget of one provider call, unless the provider config sets `timeoutMs`. @default 15000 */
   attemptTimeoutMs?: number;
-  /** Time budget of a whole send, retries and failovers included. @default 60000 */
+  /**
+   * Time budget of a whole send: store reads, retries and failovers included. A store that does not answer within
+   * it ends the send with a transient `STORE_UNAVAILABLE`. @default 60000
+   */
   sendTimeoutMs?: number;
   /** Retries of transient failures on the same provider, with exponential backoff and jitter; `false` for none. */
   retry?: RetryOptions | false;
@@ -74,7 +85,10 @@ export interface DispatcherOptions {
    * duplicate; `stop` ends the send and risks a loss.
    */
   onAmbiguousTimeout?: 'failover' | 'stop';
-  /** OpenTelemetry spans: a span per send with a child per attempt. Needs `@opentelemetry/api`. */
+  /**
+   * OpenTelemetry spans: a span per send with a child per attempt. Needs `@opentelemetry/api`; without it, sends
+   * go on untraced and the logger gets one warning (observability never refuses a send).
+   */
   tracing?: boolean | TracingOptions;
 }
 
@@ -87,14 +101,20 @@ export type SendInput = EmailSendInput | SmsSendInput;
 
 /** Options of one send. */
 export interface SendOptions {
-  /** Passed to every attempt of this send; generated when absent. */
+  /**
+   * Passed to every attempt of this send; generated when absent. 1 to 200 characters of well-formed text without
+   * control characters (the rule the queue applies too), else `MESSAGE_INVALID` with path `idempotencyKey`.
+   */
   idempotencyKey?: string;
-  /** Abandons the send (and the attempt under way) when aborted. */
+  /**
+   * Abandons the send when aborted, whatever it is waiting for: the store reads, a retry's backoff, the attempt
+   * under way. A signal already aborted ends the send with `ABORTED` before the store is read.
+   */
   signal?: AbortSignal;
 }
 
 const envelopeSchema = z.looseObject({
-  projectId: z.string().min(1).max(200),
+  projectId: identifier,
   channel: z.enum(['email', 'sms']),
 });
 
@@ -123,12 +143,12 @@ export class Dispatcher {
   readonly #engine: FailoverEngine;
   readonly #tracing: Tracing | undefined;
   /**
-   * Opened (unsealed, merged) configs by provider config id, so a send does not decode secrets every time. Keyed
-   * on the stored secrets text too, so a record changed by another process is opened again.
+   * Opened (unsealed, merged) configs per record, so a send does not decode secrets every time. Checked against
+   * the stored secrets text too, so a record changed by another process is opened again.
    */
-  readonly #openedConfigs = new Map<string, { secrets: string; version: number; opened: OpenedConfig }>();
-  /** Opened configs of frozen store snapshots' records: found without building a key. */
-  readonly #openedByRecord = new WeakMap<StoredProviderRecord, OpenedConfig>();
+  readonly #openedConfigs = new RecordMap<OpenedEntry>();
+  /** Opened configs of frozen store snapshots' records: found without a lookup by key. */
+  readonly #openedByRecord = new WeakMap<StoredProviderRecord, OpenedEntry>();
   /** The candidates (enabled, credentials not refused) of each frozen snapshot of a project's records. */
   readonly #candidates = new WeakMap<readonly StoredProviderRecord[], readonly StoredProviderRecord[]>();
   /** The send path's store reads: frozen snapshots from the built-in stores, copies from any other. */
@@ -145,8 +165,8 @@ export class Dispatcher {
       logger,
       timeoutMs: options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS,
       onProviderReleased: (projectId, id) => {
-        this.#engine.forget(id);
-        this.#openedConfigs.delete(`${projectId}\u0000${id}`);
+        this.#engine.forget(projectId, id);
+        this.#openedConfigs.delete(projectId, id);
       },
     };
     this.#events = new Emitter(logger);
@@ -160,7 +180,7 @@ export class Dispatcher {
       this.#events,
     );
     this.#tracing = options.tracing
-      ? new Tracing(options.tracing === true ? {} : options.tracing)
+      ? new Tracing(options.tracing === true ? {} : options.tracing, logger)
       : undefined;
     this.#reads = sendPathOf(store);
     this.providers = new ProvidersApi(this.#core);
@@ -172,20 +192,26 @@ export class Dispatcher {
     return this.#events.on(event, listener);
   }
 
-  /** Counters and latency percentiles of every provider config this dispatcher has tried. */
+  /**
+   * Counters and latency percentiles of every provider config this dispatcher has tried, one entry per record:
+   * each names its `projectId` and `providerConfigId`, since ids are unique within a project only.
+   */
   stats(): ProviderStats[] {
     return this.#engine.stats.snapshot();
   }
 
   /**
-   * The circuit breakers: one provider config's `state`, and `export` / `restore` of all of them so a fleet of
-   * processes can share what each has learnt.
+   * The circuit breakers, one per provider record `(projectId, id)`: one record's `state`, and `export` /
+   * `restore` of all of them so a fleet of processes can share what each has learnt. The export is a JSON-ready
+   * array of {@link BreakerSnapshot}s (`{ projectId, providerConfigId, state, consecutiveFailures, openedAt?,
+   * retryAt? }`); `restore` validates what it is given (`CONFIG_INVALID` with paths) and clamps cool-downs to at
+   * most `circuitBreaker.cooldownMs` from now.
    */
   readonly breakers = {
-    state: (providerConfigId: string): BreakerState =>
-      this.#engine.breakers?.state(providerConfigId) ?? { state: 'closed', consecutiveFailures: 0 },
-    export: (): Record<string, BreakerState> => this.#engine.breakers?.export() ?? {},
-    restore: (states: Record<string, BreakerState>): void => this.#engine.breakers?.restore(states),
+    state: (ref: { projectId: string; id: string }): BreakerState =>
+      this.#engine.breakers?.state(ref.projectId, ref.id) ?? { state: 'closed', consecutiveFailures: 0 },
+    export: (): BreakerSnapshot[] => this.#engine.breakers?.export() ?? [],
+    restore: (snapshot: readonly BreakerSnapshot[]): void => this.#engine.breakers?.restore(snapshot),
   };
 
   /** JSON Schemas of every provider's config on a channel, keyed by provider, for rendering forms. */
@@ -214,21 +240,37 @@ export class Dispatcher {
    *   itself, so the next one would too;
    * - a `PROVIDER_TIMEOUT` {@link ProviderError} with `ambiguous: true` (with `attempts`), under
    *   `onAmbiguousTimeout: 'stop'`: the message may have been delivered;
-   * - `ABORTED` (the caller's signal) or `DISPATCHER_CLOSED`.
+   * - `STORE_UNAVAILABLE`: the provider store did not answer the send's reads within `sendTimeoutMs` (transient;
+   *   nothing was sent). The deadline covers the store reads and every attempt together;
+   * - `ABORTED` (the caller's signal, even one aborted before the call) or `DISPATCHER_CLOSED`.
    */
   async send(input: SendInput, options?: SendOptions): Promise<SendResult> {
     if (this.#closed) throw new MessagePipeError('DISPATCHER_CLOSED', 'This dispatcher has been closed');
     // Checked by hand first: the schema (and its error with paths) is only needed when something is wrong.
     if (!isEnvelope(input)) parseOrThrow(envelopeSchema, input, 'MESSAGE_INVALID', 'message');
     const { projectId, channel } = input;
+    // The compiled fast path for common shapes, else the schema; a fast-path draft is frozen inside already.
+    let draft: EmailDraft | undefined;
+    let sms: SmsMessageOutput | undefined;
+    let innerFrozen = false;
+    if (channel === 'email') {
+      draft = fastEmail(input);
+      innerFrozen = draft !== undefined;
+      draft ??= draftEmail(parseOrThrow(emailMessageSchema, fieldsOf(input), 'MESSAGE_INVALID', 'email'));
+    } else {
+      sms = fastSms(input) ?? parseOrThrow(smsMessageSchema, fieldsOf(input), 'MESSAGE_INVALID', 'SMS');
+    }
     // No default `{}` for options: that would be one more object per send.
+    const idempotencyKey = idempotencyKeyOf(options?.idempotencyKey);
     const signal = options?.signal;
-    // Each read is a plain value when the store has it at hand (a frozen snapshot), a promise otherwise.
-    let message = this.#prepare(input, projectId, channel);
-    if (isPromise(message)) message = await message;
-    const idempotencyKey = options?.idempotencyKey ?? newIdempotencyKey();
-    let records = this.#reads.providers(projectId, channel);
-    if (isPromise(records)) records = await records;
+    if (signal?.aborted) throw abortedError(signal);
+    // The deadline starts now: a store that stalls spends the send's budget, never more.
+    const deadline = this.#engine.deadlineFromNow();
+    // A plain value when the store has both reads at hand (frozen snapshots), else a bounded promise.
+    let read = this.#readStore(projectId, channel, deadline, signal);
+    if (isPromise(read)) read = await read;
+    const [sender, records] = read;
+    const message = draft ? finishEmail(draft, sender, innerFrozen) : finishSms(sms!, sender);
     const candidates = this.#candidatesOf(records);
     if (candidates.length === 0) {
       throw new MessagePipeError(
@@ -239,22 +281,21 @@ export class Dispatcher {
     const base: SendEventBase = { projectId, channel, idempotencyKey };
 
     // Not `await this.#tracing?.…`: awaiting undefined would still cost every untraced send a tick.
-    const span = this.#tracing ? await this.#tracing.startSend(base) : undefined;
-    const frozen = message;
+    const span =
+      this.#tracing && !this.#tracing.unavailable ? await this.#tracing.startSend(base) : undefined;
     let outcome: Awaited<ReturnType<FailoverEngine['run']>>;
     try {
       outcome = await this.#engine.run(
         base,
         candidates,
         (record, budgetMs, attemptNumber) =>
-          this.#attempt(record, frozen, base, attemptNumber, budgetMs, signal, span),
+          this.#attempt(record, message, base, attemptNumber, budgetMs, signal, span),
         signal,
+        deadline,
       );
     } catch (error) {
       span?.end(undefined, error);
-      if (signal?.aborted) {
-        throw new MessagePipeError('ABORTED', 'The send was aborted', { cause: signal.reason });
-      }
+      if (signal?.aborted) throw abortedError(signal);
       throw error;
     }
     if (outcome.ok) {
@@ -265,6 +306,7 @@ export class Dispatcher {
         idempotencyKey,
         attempts: outcome.attempts,
       };
+      if (outcome.attempt.rejectedRecipients) result.rejectedRecipients = outcome.attempt.rejectedRecipients;
       span?.end(result);
       // Payloads are built only for listeners, with their properties written out: a spread of `base` costs
       // every send an object of a new shape.
@@ -294,23 +336,56 @@ export class Dispatcher {
   }
 
   /**
-   * Validates and normalises the message (the compiled fast path for common shapes, else the schema) and fills in
-   * the sender; the result is frozen.
+   * The project's sender configuration (`CHANNEL_DISABLED` when it is disabled) and provider records. Frozen
+   * snapshots at hand answer at once; any read that has to wait is bounded by the send deadline and the caller's
+   * signal: a store that never answers ends the send with a transient `STORE_UNAVAILABLE` (or `ABORTED`), not a
+   * hang. One bound for both reads, so a send pays for one timer.
    */
-  #prepare(input: SendInput, projectId: string, channel: Channel): Now<OutboundMessage> {
-    if (channel === 'email') {
-      // The fast path's draft is frozen inside already; the schema path's is frozen whole at the end.
-      const fast = fastEmail(input);
-      const draft =
-        fast ?? draftEmail(parseOrThrow(emailMessageSchema, fieldsOf(input), 'MESSAGE_INVALID', 'email'));
-      const sender = this.#reads.sender(projectId, channel);
-      return isPromise(sender)
-        ? sender.then((found) => finishEmail(draft, found, fast !== undefined))
-        : finishEmail(draft, sender, fast !== undefined);
+  #readStore(
+    projectId: string,
+    channel: Channel,
+    deadline: number,
+    signal: AbortSignal | undefined,
+  ): Now<StoreReads> {
+    const reads = this.#reads;
+    const sender = reads.sender(projectId, channel);
+    if (!isPromise(sender)) {
+      enabled(sender, channel);
+      const records = reads.providers(projectId, channel);
+      if (!isPromise(records)) return [sender, records];
+      return this.#bounded(async () => [sender, await records] as const, deadline, signal);
     }
-    const sms = fastSms(input) ?? parseOrThrow(smsMessageSchema, fieldsOf(input), 'MESSAGE_INVALID', 'SMS');
-    const sender = this.#reads.sender(projectId, channel);
-    return isPromise(sender) ? sender.then((found) => finishSms(sms, found)) : finishSms(sms, sender);
+    return this.#bounded(
+      async () => {
+        const found = enabled(await sender, channel);
+        return [found, await reads.providers(projectId, channel)] as const;
+      },
+      deadline,
+      signal,
+    );
+  }
+
+  async #bounded(
+    work: () => Promise<StoreReads>,
+    deadline: number,
+    signal: AbortSignal | undefined,
+  ): Promise<StoreReads> {
+    const timeoutMs = Math.max(1, this.#engine.remaining(deadline));
+    try {
+      return await withTimeout(work, {
+        timeoutMs,
+        provider: 'store',
+        parent: signal,
+        timeoutError: () =>
+          new MessagePipeError(
+            'STORE_UNAVAILABLE',
+            `The provider store did not answer within the send deadline (${timeoutMs} ms left of sendTimeoutMs)`,
+          ),
+      });
+    } catch (error) {
+      if (signal?.aborted) throw abortedError(signal);
+      throw error;
+    }
   }
 
   /** The enabled records with usable credentials, kept per snapshot so a send does not filter them again. */
@@ -322,25 +397,40 @@ export class Dispatcher {
     return candidates;
   }
 
-  #open(record: StoredProviderRecord): OpenedConfig {
+  #open(record: StoredProviderRecord): OpenedEntry {
     // A frozen record is a store snapshot, replaced by any write: its opened config can hang on it.
     const known = this.#openedByRecord.get(record);
-    if (known) return known;
-    const key = `${record.projectId}\u0000${record.id}`;
-    const cached = this.#openedConfigs.get(key);
-    let opened: OpenedConfig;
-    if (cached && cached.version === record.version && cached.secrets === record.secrets) {
-      opened = cached.opened;
-    } else {
-      opened = openConfig(this.#core, record);
-      // Shared by every send of this revision: no adapter may change what the next send gets.
-      deepFreeze(opened.config);
-      // Bounded: a process that sees an unbounded number of provider configs starts over rather than grow.
-      if (this.#openedConfigs.size >= MAX_OPENED_CONFIGS) this.#openedConfigs.clear();
-      this.#openedConfigs.set(key, { secrets: record.secrets, version: record.version, opened });
+    if (known && known.version === record.version) return known;
+    const entry = this.#openByKey(record);
+    if (Object.isFrozen(record)) this.#openedByRecord.set(record, entry);
+    return entry;
+  }
+
+  #openByKey(record: StoredProviderRecord): OpenedEntry {
+    const cached = this.#openedConfigs.get(record.projectId, record.id);
+    if (cached && cached.secrets === record.secrets) {
+      if (cached.version === record.version) return cached;
+      // A write that left config and secrets alone (a credential verdict, a rename) keeps the adapter's client:
+      // the revision it is keyed on moves only when what the client was built from changes.
+      if (cached.version < record.version && JSON.stringify(record.config) === cached.config) {
+        cached.version = record.version;
+        return cached;
+      }
     }
-    if (Object.isFrozen(record)) this.#openedByRecord.set(record, opened);
-    return opened;
+    const opened = openConfig(this.#core, record);
+    // Shared by every send of this revision: no adapter may change what the next send gets.
+    deepFreeze(opened.config);
+    // Bounded: a process that sees an unbounded number of provider configs starts over rather than grow.
+    if (this.#openedConfigs.size >= MAX_OPENED_CONFIGS) this.#openedConfigs.clear();
+    const entry: OpenedEntry = {
+      secrets: record.secrets,
+      config: JSON.stringify(record.config),
+      version: record.version,
+      revision: String(record.version),
+      opened,
+    };
+    this.#openedConfigs.set(record.projectId, record.id, entry);
+    return entry;
   }
 
   /** One try of one provider: never rejects for a provider failure, only reports it (rejects when aborted). */
@@ -376,10 +466,10 @@ export class Dispatcher {
     );
     try {
       const adapter = this.#core.catalog.adapterFor(record.provider);
-      const opened = this.#open(record);
+      const { opened, revision } = this.#open(record);
       const configured =
         typeof opened.config.timeoutMs === 'number' ? opened.config.timeoutMs : this.#core.timeoutMs;
-      return call.run(adapter, message, opened, Math.min(configured, budgetMs));
+      return call.run(adapter, message, opened, revision, Math.min(configured, budgetMs));
     } catch (thrown) {
       return call.fail(thrown);
     }
@@ -446,7 +536,7 @@ class AttemptCall implements SendContext<unknown> {
     this.#base = base;
     this.projectId = base.projectId;
     this.providerConfigId = record.id;
-    this.configRevision = String(record.version);
+    this.configRevision = '';
     this.idempotencyKey = base.idempotencyKey;
     this.logger = core.logger;
     this.#attemptNumber = attemptNumber;
@@ -474,13 +564,15 @@ class AttemptCall implements SendContext<unknown> {
     adapter: AnyAdapter,
     message: OutboundMessage,
     opened: OpenedConfig,
+    revision: string,
     timeoutMs: number,
   ): Promise<AttemptOutcome> {
     this.config = opened.config;
+    this.configRevision = revision;
     this.#secrets = opened.secrets;
     this.timeoutMs = timeoutMs;
     const parent = this.#parent;
-    if (parent?.aborted) return Promise.reject(abortedBy(parent));
+    if (parent?.aborted) return Promise.reject(abortedError(parent));
     const promise = new Promise<AttemptOutcome>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -506,7 +598,7 @@ class AttemptCall implements SendContext<unknown> {
 
   /** Reports a failure that happened before the adapter was called. */
   fail(thrown: unknown): Promise<AttemptOutcome> {
-    if (this.#parent?.aborted) return Promise.reject(abortedBy(this.#parent));
+    if (this.#parent?.aborted) return Promise.reject(abortedError(this.#parent));
     this.#settled = true;
     return Promise.resolve(this.#failure(thrown));
   }
@@ -551,7 +643,7 @@ class AttemptCall implements SendContext<unknown> {
     this.#aborted = true;
     this.#abortReason = this.#parent?.reason;
     this.#controller?.abort(this.#abortReason);
-    this.#reject(abortedBy(this.#parent!));
+    this.#reject(abortedError(this.#parent!));
   }
 
   #answer(receipt: SendReceipt | undefined, thrown: unknown): void {
@@ -577,15 +669,16 @@ class AttemptCall implements SendContext<unknown> {
       return;
     }
     const record = this.#record;
-    this.#settle({
-      attempt: {
-        providerConfigId: record.id,
-        provider: record.provider,
-        outcome: 'sent',
-        messageId,
-        durationMs: elapsed(this.#started),
-      },
-    });
+    const attempt: Attempt = {
+      providerConfigId: record.id,
+      provider: record.provider,
+      outcome: 'sent',
+      messageId,
+      durationMs: elapsed(this.#started),
+    };
+    const rejected = (receipt as SendReceipt).rejectedRecipients;
+    if (rejected?.length) attempt.rejectedRecipients = [...rejected];
+    this.#settle({ attempt });
   }
 
   #failure(thrown: unknown): AttemptOutcome {
@@ -631,10 +724,6 @@ const NO_SECRETS: readonly string[] = Object.freeze([]);
 
 function noop(): void {}
 
-function abortedBy(signal: AbortSignal): MessagePipeError {
-  return new MessagePipeError('ABORTED', 'The send was aborted', { cause: signal.reason });
-}
-
 function isPromise<T>(value: Now<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }
@@ -653,9 +742,6 @@ function finishEmail(
   sender: Readonly<SenderConfig> | undefined,
   innerFrozen: boolean,
 ): OutboundEmail {
-  if (sender && !sender.enabled) {
-    throw new MessagePipeError('CHANNEL_DISABLED', 'Sending email is disabled for this project');
-  }
   let from = draft.from;
   if (!from && sender?.channel === 'email') {
     from = senderAddresses.get(sender);
@@ -679,9 +765,6 @@ function finishEmail(
 }
 
 function finishSms(sms: SmsMessageOutput, sender: Readonly<SenderConfig> | undefined): OutboundSms {
-  if (sender && !sender.enabled) {
-    throw new MessagePipeError('CHANNEL_DISABLED', 'Sending sms is disabled for this project');
-  }
   return deepFreeze(normaliseSms(sms, sender?.channel === 'sms' ? sender : undefined));
 }
 
@@ -694,15 +777,45 @@ function sendPathOf(store: ProviderStore): SendPathReads {
   };
 }
 
+/** A record's opened config, and what it was opened from. */
+interface OpenedEntry {
+  secrets: string;
+  /** The record's public config as JSON, to tell a config change from any other write. */
+  config: string;
+  version: number;
+  /** `configRevision` of the adapter's send context, made once per revision rather than per send. */
+  revision: string;
+  opened: OpenedConfig;
+}
+
+/** The send's store reads: the sender configuration and the channel's provider records. */
+type StoreReads = readonly [Readonly<SenderConfig> | undefined, readonly StoredProviderRecord[]];
+
+function enabled(
+  sender: Readonly<SenderConfig> | undefined,
+  channel: Channel,
+): Readonly<SenderConfig> | undefined {
+  if (sender && !sender.enabled) {
+    throw new MessagePipeError('CHANNEL_DISABLED', `Sending ${channel} is disabled for this project`);
+  }
+  return sender;
+}
+
 function isEnvelope(input: unknown): input is SendInput {
   if (typeof input !== 'object' || input === null) return false;
   const { projectId, channel } = input as { projectId?: unknown; channel?: unknown };
-  return (
-    typeof projectId === 'string' &&
-    projectId.length > 0 &&
-    projectId.length <= 200 &&
-    (channel === 'email' || channel === 'sms')
-  );
+  return isIdentifier(projectId) && (channel === 'email' || channel === 'sms');
+}
+
+/** The key given (checked with the queue's rule, `MESSAGE_INVALID` with its path), or a new one. */
+function idempotencyKeyOf(given: unknown): string {
+  if (given === undefined) return newIdempotencyKey();
+  if (isIdempotencyKey(given)) return given;
+  return parseOrThrow(idempotencyKeySchema, given, 'MESSAGE_INVALID', 'send options', ['idempotencyKey']);
+}
+
+function abortedError(signal: AbortSignal): MessagePipeError {
+  return new MessagePipeError('ABORTED', 'The send was aborted', { cause: signal.reason });
 }
 
 function elapsed(started: number): number {

@@ -23,6 +23,11 @@ export type CoreErrorCode =
   | 'ALL_PROVIDERS_FAILED'
   | 'ABORTED'
   | 'DISPATCHER_CLOSED'
+  /**
+   * The provider store did not answer a send's reads (providers, sender) within the send deadline
+   * (`sendTimeoutMs`). Transient: nothing was sent, and the queue runs the job again.
+   */
+  | 'STORE_UNAVAILABLE'
   /** Stored secrets are sealed with a key id the dispatcher was not given (`secrets.keys`). */
   | 'SECRET_KEY_MISSING'
   /** Stored secrets cannot be opened: wrong key, altered text, or sealed for another record. */

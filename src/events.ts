@@ -34,6 +34,8 @@ export interface DispatcherEvents {
 
 /** Payload of the circuit breaker events. */
 export interface BreakerEvent {
+  /** The project the provider config belongs to. */
+  projectId: string;
   providerConfigId: string;
   provider: string;
   state: BreakerState;

@@ -34,7 +34,7 @@ export {
   type ValidationIssue,
 } from './errors';
 export type { BreakerEvent, DispatcherEventName, DispatcherEvents, SendEventBase } from './events';
-export type { BreakerState, CircuitBreakerOptions } from './failover/breaker';
+export type { BreakerSnapshot, BreakerState, CircuitBreakerOptions } from './failover/breaker';
 export type { RetryOptions } from './failover/engine';
 export type { ProviderStats } from './failover/stats';
 export type {
@@ -50,9 +50,17 @@ export type {
   ValidationResult,
   WriteOptions,
 } from './providers-api';
-export { credentialTarget, secret } from './schemas/fields';
+export {
+  assertWellFormed,
+  credentialTarget,
+  idempotencyKeySchema,
+  isIdempotencyKey,
+  isWellFormedText,
+  secret,
+} from './schemas/fields';
 export type { JsonSchema } from './schemas/json-schema';
 export {
+  EMAIL_LIMITS,
   type EmailMessageInput,
   emailMessageSchema,
   type SmsMessageInput,

@@ -11,7 +11,7 @@ import {
 } from './errors';
 import { sanitizeProviderError } from './failover/classify';
 import { withTimeout } from './failover/timeout';
-import { parseOrThrow } from './schemas/fields';
+import { identifier, parseOrThrow, refuseProtoKeys, wellFormed } from './schemas/fields';
 import {
   mergeSecrets,
   type SecretBinding,
@@ -42,27 +42,28 @@ export interface DispatcherCore {
   onProviderReleased?: (projectId: string, providerConfigId: string) => void;
 }
 
-const projectId = z.string().min(1).max(200);
+const projectId = identifier;
 const channel = z.enum(['email', 'sms']);
-const name = z.string().trim().min(1).max(200);
+const name = wellFormed(z.string().trim().min(1).max(200));
 const priority = z.number().int().min(0).max(1_000_000);
 const weight = z.number().int().min(1).max(1000);
+const configInput = refuseProtoKeys(z.record(z.string(), z.unknown()), { deep: true });
 
 const addInputSchema = z.strictObject({
   projectId,
   channel,
-  provider: z.string().min(1).max(100),
+  provider: wellFormed(z.string().min(1).max(100)),
   name,
   enabled: z.boolean().default(true),
   priority: priority.default(100),
   /** Share of sends among providers of the same priority. @default 1 */
   weight: weight.optional(),
-  config: z.record(z.string(), z.unknown()),
+  config: configInput,
 });
 
 const refSchema = z.strictObject({
   projectId,
-  id: z.string().min(1).max(200),
+  id: identifier,
   /** When set, the write is refused with `CONFLICT` unless the record is still at this version. */
   version: z.number().int().min(1).optional(),
 });
@@ -74,7 +75,7 @@ const patchSchema = z.strictObject({
   enabled: z.boolean().optional(),
   priority: priority.optional(),
   weight: weight.optional(),
-  config: z.record(z.string(), z.unknown()).optional(),
+  config: configInput.optional(),
 });
 
 /** Input of `pipe.providers.add`. */
@@ -141,11 +142,17 @@ export interface ResealResult extends Omit<ResealProgress, 'failed'> {
 
 /** Outcome of `pipe.providers.validate`. */
 export interface ValidationResult {
+  /** True only when the provider confirmed the credentials; see `status` for "could not check". */
   valid: boolean;
+  /**
+   * What was recorded on the provider: `valid`, `invalid` (it leaves the failover chain), or `unchecked` when the
+   * provider answered that these credentials may not call the check (a send-only key): it stays in the chain.
+   */
+  status: CredentialState['status'];
   provider: string;
   providerConfigId: string;
   checkedAt: string;
-  /** Why the provider refused the credentials. */
+  /** Why the provider refused the credentials, or why they could not be checked. */
   reason?: string;
 }
 
@@ -245,6 +252,8 @@ export class ProvidersApi {
       next.secretFields = Object.keys(secrets);
       next.secrets = codec.encode(secrets, bindingOf(current));
     }
+    // A concurrent write (another update, a credential verdict: both bump the version) makes this one CONFLICT
+    // rather than be lost or undo it.
     await this.#replace(next, current.version);
     if (changes.config) await this.#release(current);
     return toPublicRecord(next);
@@ -279,17 +288,35 @@ export class ProvidersApi {
       adapter.verify!(config, { signal, timeoutMs, logger: this.#core.logger }),
     );
     const credentials = toCredentialState(verdict);
-    // The version is kept on purpose: the config did not change, so adapter clients keyed on it stay in use. The
-    // compare-and-set still makes a concurrent update win, with its own check (or lack of one).
-    await this.#core.store.replaceProvider({ ...current, credentials }, current.version);
+    await this.#recordVerdict(current, credentials);
     const result: ValidationResult = {
-      valid: verdict.valid,
+      valid: verdict.valid === true,
+      status: credentials.status,
       provider: current.provider,
       providerConfigId: current.id,
       checkedAt: credentials.checkedAt!,
     };
     if (credentials.reason) result.reason = credentials.reason;
     return result;
+  }
+
+  /**
+   * Stores a credential verdict. The write bumps the version, so an update based on an older read cannot put the
+   * old credential state back; when another write got there first, the verdict is merged into what it stored, as
+   * long as it still holds the credentials that were checked (same secrets and config). A write that changed them
+   * brought its own check, or none, and wins.
+   */
+  async #recordVerdict(checked: StoredProviderRecord, credentials: CredentialState): Promise<void> {
+    const { store } = this.#core;
+    let current: StoredProviderRecord | undefined = checked;
+    for (let tries = 0; tries < MAX_WRITE_TRIES && current; tries++) {
+      if (!sameCredentials(current, checked)) return;
+      // `updatedAt` is left alone: the config did not change; `credentials.checkedAt` says when this happened.
+      const next = { ...current, credentials, version: current.version + 1 };
+      if (await store.replaceProvider(next, current.version)) return;
+      current = await store.getProvider(checked.projectId, checked.id);
+    }
+    if (current) throw conflict(checked.id);
   }
 
   /** Sending domains (or senders) and their verification state, for providers that can tell. */
@@ -442,7 +469,12 @@ export class ProvidersApi {
     const verdict = await this.#callProvider(adapter.provider, secrets, config, (signal, timeoutMs) =>
       adapter.verify!(config, { signal, timeoutMs, logger: this.#core.logger }),
     );
-    if (!verdict.valid) {
+    if (verdict.valid === null) {
+      this.#core.logger.warn(`${adapter.provider} credentials could not be checked; stored as unchecked`, {
+        provider: adapter.provider,
+        reason: verdict.reason,
+      });
+    } else if (!verdict.valid) {
       throw new ProviderError(
         'PROVIDER_INVALID_CREDENTIALS',
         `${adapter.provider} refused the credentials: ${verdict.reason}`,
@@ -495,7 +527,7 @@ export class ProvidersApi {
     this.#core.onProviderReleased?.(projectId, id);
     const adapter = this.#core.catalog.adapters().find((candidate) => candidate.provider === provider);
     try {
-      await adapter?.release?.(id);
+      await adapter?.release?.(id, projectId);
     } catch (error) {
       this.#core.logger.warn(`Releasing the ${provider} client failed`, {
         providerConfigId: id,
@@ -503,6 +535,14 @@ export class ProvidersApi {
       });
     }
   }
+}
+
+/** Compare-and-set tries of a write that merges with concurrent ones before it gives up with `CONFLICT`. */
+const MAX_WRITE_TRIES = 5;
+
+/** Whether two revisions of a record hold the same credentials and config (what a credential check checked). */
+function sameCredentials(a: StoredProviderRecord, b: StoredProviderRecord): boolean {
+  return a.secrets === b.secrets && JSON.stringify(a.config) === JSON.stringify(b.config);
 }
 
 /** Codes of records `reseal` reports and moves past, rather than stopping at. */
@@ -529,9 +569,10 @@ export function openConfig(core: Pick<DispatcherCore, 'codec'>, record: StoredPr
 
 function toCredentialState(verdict: VerifyResult): CredentialState {
   const checkedAt = new Date().toISOString();
-  return verdict.valid
-    ? { status: 'valid', checkedAt }
-    : { status: 'invalid', checkedAt, reason: verdict.reason };
+  if (verdict.valid === true) return { status: 'valid', checkedAt };
+  // "Cannot check with these permissions" is not a verdict: the provider stays in the failover chain.
+  if (verdict.valid === null) return { status: 'unchecked', checkedAt, reason: verdict.reason };
+  return { status: 'invalid', checkedAt, reason: verdict.reason };
 }
 
 /** Scrubs secret values out of any string in data an adapter returned (reasons, domain details). */

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { parseOrThrow } from './schemas/fields';
+import { identifier, parseOrThrow } from './schemas/fields';
 import { type SenderInput, senderSchema } from './schemas/sender';
 import type { ProviderStore } from './store/types';
 import type { SenderConfig } from './types';
 
 const getSchema = z.strictObject({
-  projectId: z.string().min(1).max(200),
+  projectId: identifier,
   channel: z.enum(['email', 'sms']),
 });
 

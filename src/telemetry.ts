@@ -1,4 +1,4 @@
-import { loadOptional } from './adapter';
+import { type Logger, loadOptional } from './adapter';
 import { isMessagePipeError } from './errors';
 import type { SendEventBase } from './events';
 import type { Attempt, SendResult } from './types';
@@ -48,21 +48,40 @@ export interface SendSpan {
 /**
  * OpenTelemetry spans for sends: `messagepipe.send` per send and a `messagepipe.attempt` child per attempt, with the
  * provider, outcome and error code as attributes. No secret and no message content is ever recorded.
- * `@opentelemetry/api` is loaded on the first traced send.
+ * `@opentelemetry/api` is loaded on the first traced send. Observability never stops a send: when the package
+ * cannot be loaded, tracing turns itself off with one warning and every send goes on untraced.
  */
 export class Tracing {
   readonly #options: TracingOptions;
-  #api: Promise<OtelApi> | undefined;
+  readonly #logger: Logger;
+  #api: Promise<OtelApi | undefined> | undefined;
+  #unavailable = false;
 
-  constructor(options: TracingOptions) {
+  constructor(options: TracingOptions, logger: Logger) {
     this.#options = options;
+    this.#logger = logger;
   }
 
-  async startSend(base: SendEventBase): Promise<SendSpan> {
+  /** True once `@opentelemetry/api` turned out not to load: sends skip tracing from then on. */
+  get unavailable(): boolean {
+    return this.#unavailable;
+  }
+
+  /** The span of a send, or undefined when tracing is unavailable. */
+  async startSend(base: SendEventBase): Promise<SendSpan | undefined> {
     this.#api ??= loadOptional('@opentelemetry/api', 'tracing', () => import('@opentelemetry/api')).then(
       (module) => module as unknown as OtelApi,
+      (error: unknown) => {
+        this.#unavailable = true;
+        const reason = error instanceof Error ? error.message : String(error);
+        this.#logger.warn(
+          `Tracing is off: @opentelemetry/api could not be loaded; sends go on untraced. ${reason}`,
+        );
+        return undefined;
+      },
     );
     const api = await this.#api;
+    if (!api) return undefined;
     const tracer = this.#options.tracer ?? api.trace.getTracer('messagepipe');
     const sendSpan = tracer.startSpan('messagepipe.send', {
       attributes: {

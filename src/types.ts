@@ -61,12 +61,16 @@ export interface OutboundSms {
 /** The message an adapter of a channel receives. */
 export type OutboundMessage<C extends Channel = Channel> = C extends 'email' ? OutboundEmail : OutboundSms;
 
-/** Whether a provider's credentials have been checked against its API, and how that went. */
+/**
+ * Whether a provider's credentials have been checked against its API, and how that went. `unchecked` with a
+ * `checkedAt` means a check ran but could not tell (a send-only key may not call the check): the provider stays in
+ * the failover chain, since only `invalid` takes it out.
+ */
 export interface CredentialState {
   status: 'unchecked' | 'valid' | 'invalid';
   /** ISO time of the last check. */
   checkedAt?: string;
-  /** Why the provider refused the credentials, when it did. */
+  /** Why the provider refused the credentials, or why they could not be checked. */
   reason?: string;
 }
 
@@ -150,6 +154,11 @@ export interface Attempt {
   error?: AttemptError;
   /** Provider message id, when sent. */
   messageId?: string;
+  /**
+   * When sent: recipients the provider refused while accepting the message for the others (an SMTP server's
+   * refused RCPTs, Postmark's inactive addresses). They do not receive it; the others do.
+   */
+  rejectedRecipients?: string[];
   durationMs: number;
 }
 
@@ -159,14 +168,21 @@ export interface SendResult {
   providerConfigId: string;
   messageId: string;
   idempotencyKey: string;
+  /** Recipients the provider refused while accepting the message for the others (see {@link Attempt}). */
+  rejectedRecipients?: string[];
   /** Every attempt in order, the successful one last. */
   attempts: Attempt[];
 }
 
-/** The outcome of a credential check. */
+/**
+ * The outcome of a credential check. `valid: null` means the provider answered but these credentials may not call
+ * the check (a key allowed only to send): nothing is known either way, so the provider stays in the chain, with the
+ * reason recorded, rather than being taken out as if the credentials were bad.
+ */
 export type VerifyResult =
   | { valid: true; details?: Record<string, unknown> }
-  | { valid: false; reason: string };
+  | { valid: false; reason: string }
+  | { valid: null; reason: string };
 
 /** Verification state of one sending domain or sender, in one shape for every provider. */
 export interface DomainStatus {

@@ -14,6 +14,7 @@ describe('ClientPool', () => {
     return { clients, disposed };
   };
   const ctx = (revision: string, name = `rev${revision}`) => ({
+    projectId: 'project-a',
     providerConfigId: 'p1',
     configRevision: revision,
     config: { name },

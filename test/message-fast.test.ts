@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   draftEmail,
+  EMAIL_LIMITS as E,
   emailMessageSchema,
   MESSAGE_LIMITS as L,
   normaliseSms,
@@ -223,8 +224,37 @@ const likelyValidEmail = fc
   )
   .chain((fields) => fc.option(fc.constant(1)).map((flip) => (flip ? fields : { ...fields, text: 'x' })));
 
+const manyHeaders = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`X-H${i}`, 'v']));
+const manyEntries = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']));
+/** The message-wide limits ({@link E}) and their neighbours. */
+const sizedHeaders = fc.constantFrom(
+  manyHeaders(E.headers),
+  manyHeaders(E.headers + 1),
+  { [`X-${sized(E.headerNameLength - 2)}`]: 'v' },
+  { [`X-${sized(E.headerNameLength - 1)}`]: 'v' },
+  { 'X-A': sized(E.headerLineLength - 5) },
+  { 'X-A': sized(E.headerLineLength - 4) },
+);
+const sizedMetadata = fc.constantFrom(
+  manyEntries(E.metadataEntries),
+  manyEntries(E.metadataEntries + 1),
+  Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`k${i}`, sized(E.metadataSize / 10 - 2)])),
+  Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`k${i}`, sized(E.metadataSize / 10 - 1)])),
+);
+let hugeBody: string | undefined;
+const sizedBody = fc.constantFrom('', 'x', 'huge').map((kind) => {
+  if (kind !== 'huge') return kind;
+  hugeBody ??= sized(E.bodyLength + 1);
+  return hugeBody;
+});
+
 /** Wide value generators per field, valid and invalid. */
 const emailFieldValues = {
+  sizedHeaders,
+  sizedMetadata,
+  sizedText: sizedBody,
+  sizedHtml: sizedBody,
+  manyRecipients: fc.constantFrom(400, 500).map((n) => Array(n).fill('ann@example.test')),
   to: addressList,
   cc: addressList,
   bcc: addressList,
@@ -247,8 +277,22 @@ const oneFieldChanged = fc
     fc.constantFrom(...(Object.keys(emailFieldValues) as (keyof typeof emailFieldValues)[])),
   )
   .chain(([fields, key]) =>
-    (emailFieldValues[key] as fc.Arbitrary<unknown>).map((value) => ({ ...fields, text: 'x', [key]: value })),
+    (emailFieldValues[key] as fc.Arbitrary<unknown>).map((value) => {
+      const field = SIZED_FIELDS[key as string];
+      // to, cc and bcc together: several lists of many recipients.
+      if (key === 'manyRecipients')
+        return { ...fields, text: 'x', to: value, cc: value, bcc: ['b@example.test'] };
+      if (field === 'html') return { ...fields, text: '', html: value };
+      return { ...fields, text: 'x', [field ?? key]: value };
+    }),
   );
+
+const SIZED_FIELDS: Record<string, string> = {
+  sizedHeaders: 'headers',
+  sizedMetadata: 'metadata',
+  sizedText: 'text',
+  sizedHtml: 'html',
+};
 
 function checkEmail(fields: Record<string, unknown>): 'fast' | 'schema-accepted' | 'refused' {
   const input = { projectId: 'p', channel: 'email', ...fields };
@@ -292,6 +336,13 @@ describe('compiled message validation', () => {
     ['a subject one character too long', { subject: sized(L.subject + 1) }],
     ['an empty subject', { subject: '' }],
     ['no text and no html', { text: undefined }],
+    ['an empty text and no html', { text: '' }],
+    ['an empty text and an empty html', { text: '', html: '' }],
+    ['101 headers', { headers: manyHeaders(E.headers + 1) }],
+    ['a header line over 998 characters', { headers: { 'X-A': sized(E.headerLineLength - 4) } }],
+    ['51 metadata entries', { metadata: manyEntries(E.metadataEntries + 1) }],
+    ['a __proto__ metadata key', { metadata: JSON.parse('{"__proto__": "x"}') }],
+    ['1001 recipients in to, cc and bcc', { to: Array(600).fill('a@b.co'), cc: Array(401).fill('c@d.co') }],
     ['an unknown key', { priority: 'high' }],
     ['an unknown key on an address', { to: { email: 'ann@example.test', phone: '1' } }],
     ['a reserved header', { headers: { 'Reply-To': 'x@example.test' } }],

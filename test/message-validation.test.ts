@@ -106,6 +106,27 @@ describe('message validation', () => {
     expect(sms.calls).toHaveLength(0);
   });
 
+  it.each([
+    ['empty text and no html', { text: '', html: undefined }],
+    ['empty html and no text', { text: undefined, html: '' }],
+    ['empty text and empty html', { text: '', html: '' }],
+  ])('refuses an email with %s before any provider', async (_, patch) => {
+    const error = await refusal({ ...email, ...patch });
+    expect(error.code).toBe('MESSAGE_INVALID');
+    expect(paths(error)).toEqual(['text']);
+    expect(mail.calls).toHaveLength(0);
+  });
+
+  it('drops an empty part beside a non-empty one, so no provider gets an empty body', async () => {
+    await pipe.send({ ...email, text: '', html: '<p>Hi</p>' });
+    await pipe.send({ ...email, text: 'Hi', html: '' });
+    const [htmlOnly, textOnly] = mail.calls.map((call) => call.message);
+    expect(htmlOnly).toMatchObject({ html: '<p>Hi</p>' });
+    expect(htmlOnly).not.toHaveProperty('text');
+    expect(textOnly).toMatchObject({ text: 'Hi' });
+    expect(textOnly).not.toHaveProperty('html');
+  });
+
   it('refuses an unknown channel and a missing project', async () => {
     expect(paths(await refusal({ ...email, channel: 'fax' }))).toContain('channel');
     expect(paths(await refusal({ ...email, projectId: '' }))).toContain('projectId');

@@ -282,6 +282,87 @@ describe.skipIf(!canRun)('PostgresProviderStore on a throwaway PostgreSQL cluste
     });
   });
 
+  describe('text PostgreSQL cannot keep as it is (NUL, lone surrogates)', () => {
+    it('would fold \\ud800 and \\udbff into one value: the reason both are refused', async () => {
+      const { rows } = await pool.query('SELECT $1::text = $2::text AS same', ['\ud800', '\udbff']);
+      expect(rows[0]).toEqual({ same: true });
+    });
+
+    it('refuses them at the store boundary with CONFIG_INVALID and the field, before any query', async () => {
+      const store = await emptyStore();
+      await store.insertProvider(sampleRecord({ projectId: 'tenant-ok' }));
+      for (const projectId of ['tenant-\ud800', 'tenant-\udbff', 'tenant-\u0000']) {
+        await expect(store.insertProvider(sampleRecord({ projectId }))).rejects.toMatchObject({
+          code: 'CONFIG_INVALID',
+          issues: [{ path: ['projectId'] }],
+        });
+        await expect(store.listProviders(projectId)).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+        await expect(store.getSender(projectId, 'email')).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+      }
+      await expect(store.insertProvider(sampleRecord({ id: 'rec-\udc00' }))).rejects.toMatchObject({
+        issues: [{ path: ['id'] }],
+      });
+      await expect(store.insertProvider(sampleRecord({ name: 'bad\u0000name' }))).rejects.toMatchObject({
+        issues: [{ path: ['name'] }],
+      });
+      expect(await scanAll(store, 10)).toHaveLength(1);
+    });
+
+    it('keeps projects \\ud800 and \\udbff apart through the dispatcher: both refused, neither lists the other', async () => {
+      const store = await emptyStore();
+      const pipe = new Dispatcher({
+        adapters: [createMockAdapter({ provider: 'smtp', channel: 'email' })],
+        store,
+        secrets: { keys: { k1: generateSecretKey() }, activeKeyId: 'k1' },
+      });
+      const add = (projectId: string, name = 'primary') =>
+        pipe.providers.add({
+          projectId,
+          channel: 'email',
+          provider: 'smtp',
+          name,
+          config: { host: 'smtp.acme.test', port: 587, secure: false },
+        });
+      for (const projectId of ['\ud800', '\udbff', 'a\u0000b']) {
+        await expect(add(projectId)).rejects.toMatchObject({
+          code: 'CONFIG_INVALID',
+          issues: [expect.objectContaining({ path: ['projectId'] })],
+        });
+        await expect(pipe.providers.list({ projectId })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+        await expect(
+          pipe.senders.set({ projectId, channel: 'email', senderEmail: 'a@acme.test' }),
+        ).rejects.toMatchObject({ code: 'SENDER_INVALID' });
+        await expect(
+          pipe.send({
+            projectId,
+            channel: 'email',
+            to: 'a@b.test',
+            from: 'n@acme.test',
+            subject: 's',
+            text: 't',
+          }),
+        ).rejects.toMatchObject({
+          code: 'MESSAGE_INVALID',
+          issues: [expect.objectContaining({ path: ['projectId'] })],
+        });
+      }
+      await expect(add('tenant-a', 'bad\ud800')).rejects.toMatchObject({
+        issues: [expect.objectContaining({ path: ['name'] })],
+      });
+      const kept = await add('tenant-a', 'fine ✓ 😀');
+      await expect(
+        pipe.providers.get({ projectId: 'tenant-a', id: `${kept.id}\ud800` }),
+      ).rejects.toMatchObject({
+        code: 'CONFIG_INVALID',
+        issues: [expect.objectContaining({ path: ['id'] })],
+      });
+      expect((await pipe.providers.list({ projectId: 'tenant-a' })).map((record) => record.name)).toEqual([
+        'fine ✓ 😀',
+      ]);
+      expect(await scanAll(store, 10)).toHaveLength(1);
+    });
+  });
+
   it('creates and ends its own pool from a connection string', async () => {
     await emptyStore();
     const store = new PostgresProviderStore({

@@ -320,6 +320,7 @@ describe('pipe.providers', () => {
     const invalid = await pipe.providers.validate({ projectId: PROJECT, id: main.id });
     expect(invalid).toMatchObject({
       valid: false,
+      status: 'invalid',
       provider: 'sendgrid',
       providerConfigId: main.id,
       reason: 'API key revoked',
@@ -334,6 +335,37 @@ describe('pipe.providers', () => {
 
     sendgrid.setVerify({ valid: true });
     expect((await pipe.providers.validate({ projectId: PROJECT, id: main.id })).valid).toBe(true);
+    expect((await pipe.send(email)).provider).toBe('sendgrid');
+  });
+
+  it('records credentials that cannot be checked as unchecked and keeps the provider in the chain', async () => {
+    const reason =
+      'These credentials may not call GetAccount, so they cannot be checked with these permissions';
+    sendgrid.setVerify({ valid: null, reason });
+    const main = await pipe.providers.add({
+      projectId: PROJECT,
+      channel: 'email',
+      provider: 'sendgrid',
+      name: 'Send-only key',
+      priority: 1,
+      config: sampleConfigs.sendgrid,
+    });
+    expect(main.credentials).toEqual({ status: 'unchecked', checkedAt: expect.any(String), reason });
+    await addSmtp({ priority: 2 });
+    expect((await pipe.send(email)).provider).toBe('sendgrid');
+
+    const again = await pipe.providers.validate({ projectId: PROJECT, id: main.id });
+    expect(again).toMatchObject({ valid: false, status: 'unchecked', reason });
+    expect((await pipe.send(email)).provider).toBe('sendgrid');
+
+    // A previously invalid record that now cannot be checked comes back into the chain as unchecked.
+    sendgrid.setVerify({ valid: false, reason: 'API key revoked' });
+    expect(await pipe.providers.validate({ projectId: PROJECT, id: main.id })).toMatchObject({
+      status: 'invalid',
+    });
+    expect((await pipe.send(email)).provider).toBe('smtp');
+    sendgrid.setVerify({ valid: null, reason });
+    await pipe.providers.validate({ projectId: PROJECT, id: main.id });
     expect((await pipe.send(email)).provider).toBe('sendgrid');
   });
 

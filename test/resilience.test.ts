@@ -1,7 +1,7 @@
 import { trace } from '@opentelemetry/api';
 import {
   type Attempt,
-  type BreakerState,
+  type BreakerSnapshot,
   Dispatcher,
   type DispatcherEvents,
   type DispatcherOptions,
@@ -280,7 +280,10 @@ describe('circuit breaker', () => {
   it('opens after a run of failures, skips the provider, probes after the cool-down and closes on success', async () => {
     const { pipe, mocks, ids, events } = await withTrippedPrimary();
     expect(events.filter((event) => event.name === 'breaker:open')).toHaveLength(1);
-    expect(pipe.breakers.state(ids.sendgrid!)).toMatchObject({ state: 'open', consecutiveFailures: 3 });
+    expect(pipe.breakers.state({ projectId: PROJECT, id: ids.sendgrid! })).toMatchObject({
+      state: 'open',
+      consecutiveFailures: 3,
+    });
 
     const skipped = (await settle(pipe.send(email), 0)) as SendResult;
     expect(summary(skipped.attempts)).toEqual(['sendgrid:skipped:CIRCUIT_OPEN', 'mailgun:sent']);
@@ -295,7 +298,10 @@ describe('circuit breaker', () => {
       'breaker:half-open',
       'breaker:close',
     ]);
-    expect(pipe.breakers.state(ids.sendgrid!)).toEqual({ state: 'closed', consecutiveFailures: 0 });
+    expect(pipe.breakers.state({ projectId: PROJECT, id: ids.sendgrid! })).toEqual({
+      state: 'closed',
+      consecutiveFailures: 0,
+    });
   });
 
   it('opens again when the probe fails, restarting the cool-down', async () => {
@@ -303,7 +309,10 @@ describe('circuit breaker', () => {
     await vi.advanceTimersByTimeAsync(10_000);
     const probe = (await settle(pipe.send(email), 0)) as SendResult;
     expect(summary(probe.attempts)).toEqual(['sendgrid:failed:PROVIDER_UNAVAILABLE', 'mailgun:sent']);
-    expect(pipe.breakers.state(ids.sendgrid!)).toMatchObject({ state: 'open', retryAt: Date.now() + 10_000 });
+    expect(pipe.breakers.state({ projectId: PROJECT, id: ids.sendgrid! })).toMatchObject({
+      state: 'open',
+      retryAt: Date.now() + 10_000,
+    });
     const next = (await settle(pipe.send(email), 0)) as SendResult;
     expect(next.attempts[0]?.outcome).toBe('skipped');
   });
@@ -312,7 +321,10 @@ describe('circuit breaker', () => {
     const { pipe, mocks, ids } = await setup([{ provider: 'sendgrid', priority: 1 }], breakerOptions);
     mocks.sendgrid.setBehaviour('message');
     for (let send = 0; send < 10; send++) await settle(pipe.send(email), 0);
-    expect(pipe.breakers.state(ids.sendgrid!)).toEqual({ state: 'closed', consecutiveFailures: 0 });
+    expect(pipe.breakers.state({ projectId: PROJECT, id: ids.sendgrid! })).toEqual({
+      state: 'closed',
+      consecutiveFailures: 0,
+    });
     expect(mocks.sendgrid.calls).toHaveLength(10);
   });
 
@@ -326,10 +338,13 @@ describe('circuit breaker', () => {
     );
     mocks.sendgrid.respondWith('provider', 'provider', 'ok', 'provider', 'provider');
     for (let send = 0; send < 5; send++) await settle(pipe.send(email), 0);
-    expect(pipe.breakers.state(ids.sendgrid!)).toMatchObject({ state: 'closed', consecutiveFailures: 2 });
+    expect(pipe.breakers.state({ projectId: PROJECT, id: ids.sendgrid! })).toMatchObject({
+      state: 'closed',
+      consecutiveFailures: 2,
+    });
     mocks.sendgrid.respondWith('provider');
     await settle(pipe.send(email), 0);
-    expect(pipe.breakers.state(ids.sendgrid!).state).toBe('open');
+    expect(pipe.breakers.state({ projectId: PROJECT, id: ids.sendgrid! }).state).toBe('open');
   });
 
   it('still tries the provider whose cool-down ends first when every circuit is open', async () => {
@@ -341,14 +356,15 @@ describe('circuit breaker', () => {
       breakerOptions,
     );
     const openedAt = Date.now();
-    pipe.breakers.restore({
-      [ids.sendgrid!]: { state: 'open', consecutiveFailures: 3, openedAt, retryAt: openedAt + 9_000 },
-      [ids.mailgun!]: { state: 'open', consecutiveFailures: 3, openedAt, retryAt: openedAt + 4_000 },
-    });
+    const open = { projectId: PROJECT, state: 'open', consecutiveFailures: 3, openedAt } as const;
+    pipe.breakers.restore([
+      { ...open, providerConfigId: ids.sendgrid!, retryAt: openedAt + 9_000 },
+      { ...open, providerConfigId: ids.mailgun!, retryAt: openedAt + 4_000 },
+    ]);
     const result = (await settle(pipe.send(email), 0)) as SendResult;
     expect(summary(result.attempts)).toEqual(['sendgrid:skipped:CIRCUIT_OPEN', 'mailgun:sent']);
-    expect(pipe.breakers.state(ids.mailgun!).state).toBe('closed');
-    expect(pipe.breakers.state(ids.sendgrid!).state).toBe('open');
+    expect(pipe.breakers.state({ projectId: PROJECT, id: ids.mailgun! }).state).toBe('closed');
+    expect(pipe.breakers.state({ projectId: PROJECT, id: ids.sendgrid! }).state).toBe('open');
   });
 
   it('lets one probe through at a time while half-open', async () => {
@@ -375,29 +391,34 @@ describe('circuit breaker', () => {
     mocks.sendgrid.setBehaviour('ok');
     const next = (await settle(pipe.send(email), 0)) as SendResult;
     expect(summary(next.attempts)).toEqual(['sendgrid:sent']);
-    expect(pipe.breakers.state(ids.sendgrid!).state).toBe('closed');
+    expect(pipe.breakers.state({ projectId: PROJECT, id: ids.sendgrid! }).state).toBe('closed');
   });
 
   it('exports and restores breaker state, so a fleet can share it', async () => {
     const { pipe, mocks, ids } = await withTrippedPrimary();
-    const exported: Record<string, BreakerState> = JSON.parse(JSON.stringify(pipe.breakers.export()));
-    expect(exported[ids.sendgrid!]).toMatchObject({ state: 'open' });
+    const exported: BreakerSnapshot[] = JSON.parse(JSON.stringify(pipe.breakers.export()));
+    expect(exported).toEqual([
+      expect.objectContaining({ projectId: PROJECT, providerConfigId: ids.sendgrid!, state: 'open' }),
+    ]);
 
     const other = new Dispatcher({ adapters: Object.values(mocks), ...breakerOptions });
     other.breakers.restore(exported);
-    expect(other.breakers.state(ids.sendgrid!)).toEqual(exported[ids.sendgrid!]);
-    other.breakers.restore({ [ids.sendgrid!]: { state: 'closed', consecutiveFailures: 0 } });
-    expect(other.breakers.state(ids.sendgrid!).state).toBe('closed');
+    const { projectId: _p, providerConfigId: _id, ...state } = exported[0]!;
+    expect(other.breakers.state({ projectId: PROJECT, id: ids.sendgrid! })).toEqual(state);
+    other.breakers.restore([
+      { projectId: PROJECT, providerConfigId: ids.sendgrid!, state: 'closed', consecutiveFailures: 0 },
+    ]);
+    expect(other.breakers.state({ projectId: PROJECT, id: ids.sendgrid! }).state).toBe('closed');
   });
 
   it('forgets a provider’s breaker when its config changes', async () => {
     const { pipe, ids } = await withTrippedPrimary('provider');
-    expect(pipe.breakers.state(ids.sendgrid!).state).toBe('open');
+    expect(pipe.breakers.state({ projectId: PROJECT, id: ids.sendgrid! }).state).toBe('open');
     await pipe.providers.update(
       { projectId: PROJECT, id: ids.sendgrid! },
       { config: { apiKey: 'SG.new-key' } },
     );
-    expect(pipe.breakers.state(ids.sendgrid!).state).toBe('closed');
+    expect(pipe.breakers.state({ projectId: PROJECT, id: ids.sendgrid! }).state).toBe('closed');
   });
 });
 

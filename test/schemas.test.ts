@@ -11,7 +11,7 @@ const expectedSecrets: Record<keyof typeof sampleConfigs, string[]> = {
   postmark: ['serverToken', 'accountToken'],
   ses: ['secretAccessKey', 'sessionToken'],
   smtp: ['auth.pass'],
-  twilio: ['authToken'],
+  twilio: ['authToken', 'apiKeySecret'],
   termii: ['apiKey'],
   sns: ['secretAccessKey', 'sessionToken'],
 };

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   resolve: {
@@ -18,6 +18,8 @@ export default defineConfig({
   root: fileURLToPath(new URL('..', import.meta.url)),
   test: {
     include: ['test/**/*.test.ts'],
+    // The consumer projects test the built package: `npm run test:consumers`, after the build.
+    exclude: [...configDefaults.exclude, 'test/consumers/**'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
   },

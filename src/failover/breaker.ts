@@ -1,4 +1,7 @@
+import { z } from 'zod';
 import type { FailureClass } from '../errors';
+import { RecordMap } from '../record-map';
+import { parseOrThrow } from '../schemas/fields';
 
 /** Options of the circuit breaker kept per provider config. */
 export interface CircuitBreakerOptions {
@@ -19,8 +22,18 @@ export interface BreakerState {
   retryAt?: number;
 }
 
+/**
+ * One entry of `pipe.breakers.export()`: a provider config's circuit and the record it belongs to, as plain JSON.
+ * Ids are unique within a project only, so every entry names its project.
+ */
+export interface BreakerSnapshot extends BreakerState {
+  projectId: string;
+  providerConfigId: string;
+}
+
 /** A state change, for events. */
 export interface BreakerTransition {
+  projectId: string;
   providerConfigId: string;
   from: BreakerState['state'];
   to: BreakerState['state'];
@@ -37,7 +50,7 @@ export type BreakerVerdict = 'allow' | 'probe' | 'skip';
  * Message-level failures never count: one bad recipient must not take a provider out.
  */
 export class CircuitBreakers {
-  readonly #states = new Map<string, BreakerState & { probing?: boolean }>();
+  readonly #states = new RecordMap<BreakerState & { probing?: boolean }>();
   readonly #threshold: number;
   readonly #cooldownMs: number;
   readonly #now: () => number;
@@ -60,34 +73,34 @@ export class CircuitBreakers {
   }
 
   /** What a send would be told now, without changing anything. */
-  peek(id: string): BreakerVerdict {
-    const state = this.#states.get(id);
+  peek(projectId: string, id: string): BreakerVerdict {
+    const state = this.#states.get(projectId, id);
     if (!state || state.state === 'closed') return 'allow';
     if (state.probing) return 'skip';
     return state.state === 'half-open' || this.#now() >= (state.retryAt ?? 0) ? 'probe' : 'skip';
   }
 
   /** Asks to try a provider now; a `probe` answer reserves the one half-open trial for the caller. */
-  acquire(id: string): BreakerVerdict {
-    const verdict = this.peek(id);
+  acquire(projectId: string, id: string): BreakerVerdict {
+    const verdict = this.peek(projectId, id);
     if (verdict !== 'probe') return verdict;
-    const state = this.#states.get(id)!;
-    if (state.state === 'open') this.#transition(id, state, 'half-open');
+    const state = this.#states.get(projectId, id)!;
+    if (state.state === 'open') this.#transition(projectId, id, state, 'half-open');
     state.probing = true;
     return 'probe';
   }
 
   /** Reserves a probe even while the cool-down runs: used when every candidate is open. */
-  force(id: string): void {
-    const state = this.#states.get(id);
+  force(projectId: string, id: string): void {
+    const state = this.#states.get(projectId, id);
     if (!state || state.state === 'closed') return;
-    if (state.state === 'open') this.#transition(id, state, 'half-open');
+    if (state.state === 'open') this.#transition(projectId, id, state, 'half-open');
     state.probing = true;
   }
 
   /** Records the outcome of an attempt that the breaker allowed. */
-  record(id: string, failureClass: FailureClass | undefined): void {
-    const state = this.#states.get(id) ?? { state: 'closed' as const, consecutiveFailures: 0 };
+  record(projectId: string, id: string, failureClass: FailureClass | undefined): void {
+    const state = this.#states.get(projectId, id) ?? { state: 'closed' as const, consecutiveFailures: 0 };
     state.probing = false;
     // A provider that answers, even with a refusal of the message, is up.
     if (failureClass === undefined || failureClass === 'message') {
@@ -96,62 +109,87 @@ export class CircuitBreakers {
       if (state.state !== 'closed') {
         delete state.openedAt;
         delete state.retryAt;
-        this.#transition(id, state, 'closed');
+        this.#transition(projectId, id, state, 'closed');
       }
-      this.#states.delete(id);
+      this.#states.delete(projectId, id);
       return;
     }
     state.consecutiveFailures++;
-    this.#states.set(id, state);
+    this.#states.set(projectId, id, state);
     if (
       state.state === 'half-open' ||
       (state.state === 'closed' && state.consecutiveFailures >= this.#threshold)
     ) {
       state.openedAt = this.#now();
       state.retryAt = state.openedAt + this.#cooldownMs;
-      this.#transition(id, state, 'open');
+      this.#transition(projectId, id, state, 'open');
     }
   }
 
   /** Gives back a probe reservation that was not used (the send ended before trying it). */
-  release(id: string): void {
-    const state = this.#states.get(id);
+  release(projectId: string, id: string): void {
+    const state = this.#states.get(projectId, id);
     if (state) state.probing = false;
   }
 
   /** When an open circuit lets a probe through; `0` when it is not open. */
-  retryAt(id: string): number {
-    const state = this.#states.get(id);
+  retryAt(projectId: string, id: string): number {
+    const state = this.#states.get(projectId, id);
     return state?.state === 'open' ? (state.retryAt ?? 0) : 0;
   }
 
   /** One provider config's state. */
-  state(id: string): BreakerState {
-    return snapshotOf(this.#states.get(id));
+  state(projectId: string, id: string): BreakerState {
+    return snapshotOf(this.#states.get(projectId, id));
   }
 
-  /** Every circuit that is not closed and clean, keyed by provider config id. */
-  export(): Record<string, BreakerState> {
-    return Object.fromEntries([...this.#states].map(([id, state]) => [id, snapshotOf(state)]));
+  /** Every circuit that is not closed and clean, with the record it belongs to. */
+  export(): BreakerSnapshot[] {
+    return [...this.#states.entries()].map(([projectId, providerConfigId, state]) => ({
+      projectId,
+      providerConfigId,
+      ...snapshotOf(state),
+    }));
   }
 
-  /** Replaces the states of the given provider configs (e.g. with another process's export). */
-  restore(states: Record<string, BreakerState>): void {
-    for (const [id, state] of Object.entries(states)) {
-      if (state.state === 'closed' && state.consecutiveFailures === 0) this.#states.delete(id);
-      else this.#states.set(id, { ...snapshotOf(state), probing: false });
+  /**
+   * Replaces the states of the provider configs in `snapshot` (e.g. another process's export). The snapshot is
+   * validated first (`CONFIG_INVALID` with paths; nothing is changed then), and times are clamped so that a
+   * restored circuit opens for at most `cooldownMs` from now: a snapshot from a skewed clock, or a hand-written
+   * one, can never keep a provider skipped for good.
+   */
+  restore(snapshot: unknown): void {
+    const entries = parseOrThrow(snapshotSchema, snapshot, 'CONFIG_INVALID', 'breaker snapshot');
+    const now = this.#now();
+    for (const { projectId, providerConfigId, ...state } of entries) {
+      if (state.state === 'closed' && state.consecutiveFailures === 0) {
+        this.#states.delete(projectId, providerConfigId);
+        continue;
+      }
+      const restored: BreakerState & { probing?: boolean } = {
+        state: state.state,
+        consecutiveFailures: state.consecutiveFailures,
+        probing: false,
+      };
+      if (state.state !== 'closed') {
+        restored.openedAt = Math.min(state.openedAt ?? now, now);
+        if (state.state === 'open') {
+          restored.retryAt = Math.min(state.retryAt ?? now, now + this.#cooldownMs);
+        }
+      }
+      this.#states.set(projectId, providerConfigId, restored);
     }
   }
 
   /** Forgets a provider config (removed, or its config changed). */
-  forget(id: string): void {
-    this.#states.delete(id);
+  forget(projectId: string, id: string): void {
+    this.#states.delete(projectId, id);
   }
 
-  #transition(id: string, state: BreakerState, to: BreakerState['state']): void {
+  #transition(projectId: string, id: string, state: BreakerState, to: BreakerState['state']): void {
     const from = state.state;
     state.state = to;
-    this.#onTransition({ providerConfigId: id, from, to, state: snapshotOf(state) });
+    this.#onTransition({ projectId, providerConfigId: id, from, to, state: snapshotOf(state) });
   }
 }
 
@@ -162,3 +200,17 @@ function snapshotOf(state: BreakerState | undefined): BreakerState {
   if (state.retryAt !== undefined) snapshot.retryAt = state.retryAt;
   return snapshot;
 }
+
+const epochMs = z.number().min(0);
+
+/** What `restore` accepts: the shape of `export()`, checked field by field. */
+const snapshotSchema = z.array(
+  z.object({
+    projectId: z.string().min(1).max(200),
+    providerConfigId: z.string().min(1).max(200),
+    state: z.enum(['closed', 'open', 'half-open']),
+    consecutiveFailures: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    openedAt: epochMs.optional(),
+    retryAt: epochMs.optional(),
+  }),
+);

@@ -1,6 +1,7 @@
 import pRetry, { AbortError } from 'p-retry';
 import { MessagePipeError, ProviderError } from '../errors';
 import type { DispatcherEvents, Emitter, SendEventBase } from '../events';
+import { RecordMap } from '../record-map';
 import type { Attempt } from '../types';
 import { type BreakerTransition, type CircuitBreakerOptions, CircuitBreakers } from './breaker';
 import { type SpreadCandidate, TieSpreader } from './spread';
@@ -63,7 +64,7 @@ export class FailoverEngine {
   readonly #stats = new StatsRecorder();
   readonly #breakers: CircuitBreakers | undefined;
   /** Provider name of each config the breakers know, for breaker events. */
-  readonly #providerNames = new Map<string, string>();
+  readonly #providerNames = new RecordMap<string>();
 
   constructor(policy: FailoverPolicy, events: Emitter<DispatcherEvents>, now: () => number = Date.now) {
     this.#policy = policy;
@@ -85,31 +86,51 @@ export class FailoverEngine {
   }
 
   /** Forgets what is known of a provider config (its config changed or it was removed). */
-  forget(providerConfigId: string): void {
-    this.#breakers?.forget(providerConfigId);
-    this.#stats.forget(providerConfigId);
-    this.#providerNames.delete(providerConfigId);
+  forget(projectId: string, providerConfigId: string): void {
+    this.#breakers?.forget(projectId, providerConfigId);
+    this.#stats.forget(projectId, providerConfigId);
+    this.#providerNames.delete(projectId, providerConfigId);
   }
 
+  /** The deadline of a send that starts now (epoch ms). */
+  deadlineFromNow(): number {
+    return this.#now() + this.#policy.sendTimeoutMs;
+  }
+
+  /** Time left until `deadline`, in ms. */
+  remaining(deadline: number): number {
+    return deadline - this.#now();
+  }
+
+  /**
+   * Runs a send through its candidates. `deadline` is when the send started plus `sendTimeoutMs`, so whatever
+   * the send awaited before (store reads) counts against it too.
+   */
   async run<C extends EngineCandidate>(
     base: SendEventBase,
     candidates: readonly C[],
     runAttempt: AttemptRunner<C>,
     signal: AbortSignal | undefined,
+    deadline: number = this.deadlineFromNow(),
   ): Promise<EngineOutcome<C>> {
-    const deadline = this.#now() + this.#policy.sendTimeoutMs;
+    // Every candidate belongs to the send's project: breakers and stats are kept per (project, id).
+    const { projectId } = base;
     const ordered = this.#spreader.order(base.projectId, base.channel, candidates);
     const attempts: Attempt[] = [];
-    const forced = this.#forcedProbe(ordered);
+    const forced = this.#forcedProbe(projectId, ordered);
 
     for (let index = 0; index < ordered.length; index++) {
       const candidate = ordered[index]!;
-      if (this.#providerNames.size >= MAX_TRACKED_CONFIGS) this.#providerNames.clear();
-      this.#providerNames.set(candidate.id, candidate.provider);
-      const verdict = forced === candidate.id ? 'probe' : (this.#breakers?.acquire(candidate.id) ?? 'allow');
-      if (forced === candidate.id) this.#breakers?.force(candidate.id);
+      if (this.#breakers && this.#providerNames.get(projectId, candidate.id) !== candidate.provider) {
+        if (this.#providerNames.size >= MAX_TRACKED_CONFIGS) this.#providerNames.clear();
+        this.#providerNames.set(projectId, candidate.id, candidate.provider);
+      }
+      const verdict =
+        forced === candidate.id ? 'probe' : (this.#breakers?.acquire(projectId, candidate.id) ?? 'allow');
+      if (forced === candidate.id) this.#breakers?.force(projectId, candidate.id);
       if (verdict === 'skip') {
-        this.#record(base, attempts, skippedAttempt(candidate, this.#breakers?.retryAt(candidate.id) ?? 0));
+        const retryAt = this.#breakers?.retryAt(projectId, candidate.id) ?? 0;
+        this.#record(base, attempts, skippedAttempt(candidate, retryAt));
         continue;
       }
 
@@ -120,15 +141,21 @@ export class FailoverEngine {
         // the retry machinery, so the common case, success, costs one await.
         const outcome = await runAttempt(candidate, Math.max(1, deadline - this.#now()), attempts.length + 1);
         this.#record(base, attempts, outcome.attempt);
-        this.#breakers?.record(candidate.id, outcome.error?.failureClass);
+        this.#breakers?.record(projectId, candidate.id, outcome.error?.failureClass);
         error = outcome.error;
-        if (error && this.#retries() > 0 && this.#retryable(error, candidate.id, verdict === 'probe')) {
+        if (
+          error &&
+          this.#retries() > 0 &&
+          this.#retryable(error, projectId, candidate.id, verdict === 'probe')
+        ) {
           error = await this.#retry(base, candidate, error, attempts, deadline, runAttempt, signal);
         }
       } finally {
         // A probe that never reached the provider (the caller aborted) gives its reservation back, or the breaker
         // would wait for its outcome forever and skip the provider from then on.
-        if (verdict === 'probe' && attempts.length === attemptsBefore) this.#breakers?.release(candidate.id);
+        if (verdict === 'probe' && attempts.length === attemptsBefore) {
+          this.#breakers?.release(projectId, candidate.id);
+        }
       }
       if (!error) return { ok: true, candidate, attempt: attempts[attempts.length - 1]!, attempts };
 
@@ -161,15 +188,15 @@ export class FailoverEngine {
   }
 
   /** When every candidate's circuit is open, the one whose cool-down ends first is tried anyway. */
-  #forcedProbe(ordered: readonly EngineCandidate[]): string | undefined {
+  #forcedProbe(projectId: string, ordered: readonly EngineCandidate[]): string | undefined {
     const breakers = this.#breakers;
     if (!breakers || breakers.allClosed) return undefined;
-    for (const candidate of ordered) if (breakers.peek(candidate.id) !== 'skip') return undefined;
+    for (const candidate of ordered) if (breakers.peek(projectId, candidate.id) !== 'skip') return undefined;
     let earliest = ordered[0];
     let earliestAt = Number.POSITIVE_INFINITY;
     for (const candidate of ordered) {
       // 0 means half-open with a probe under way: not a candidate for another probe.
-      const retryAt = breakers.retryAt(candidate.id);
+      const retryAt = breakers.retryAt(projectId, candidate.id);
       if (retryAt > 0 && retryAt < earliestAt) {
         earliest = candidate;
         earliestAt = retryAt;
@@ -203,7 +230,7 @@ export class FailoverEngine {
         throw new AbortError(aborted as Error);
       }
       this.#record(base, attempts, next.attempt);
-      this.#breakers?.record(candidate.id, next.error?.failureClass);
+      this.#breakers?.record(base.projectId, candidate.id, next.error?.failureClass);
       return next.error;
     };
     let previous = first;
@@ -230,7 +257,7 @@ export class FailoverEngine {
           if (!error) return;
           previous = error;
           // Probes are never retried, so this is not one.
-          if (!this.#retryable(error, candidate.id, false)) throw new AbortError(error);
+          if (!this.#retryable(error, base.projectId, candidate.id, false)) throw new AbortError(error);
           throw error;
         },
         // Delays are computed above, where Retry-After and the deadline are known.
@@ -243,15 +270,15 @@ export class FailoverEngine {
     }
   }
 
-  #retryable(error: ProviderError, providerConfigId: string, probe: boolean): boolean {
+  #retryable(error: ProviderError, projectId: string, providerConfigId: string, probe: boolean): boolean {
     if (probe || error.failureClass !== 'transient' || error.ambiguous) return false;
     // A circuit that just opened means the provider is down: move on rather than keep hammering it.
-    return (this.#breakers?.state(providerConfigId).state ?? 'closed') === 'closed';
+    return (this.#breakers?.state(projectId, providerConfigId).state ?? 'closed') === 'closed';
   }
 
   #record(base: SendEventBase, attempts: Attempt[], attempt: Attempt): void {
     attempts.push(attempt);
-    this.#stats.record(attempt);
+    this.#stats.record(base.projectId, attempt);
     if (attempt.outcome === 'skipped' && this.#events.has('attempt:finish')) {
       this.#events.emit('attempt:finish', {
         projectId: base.projectId,
@@ -263,11 +290,12 @@ export class FailoverEngine {
     }
   }
 
-  #onTransition({ providerConfigId, to, state }: BreakerTransition): void {
+  #onTransition({ projectId, providerConfigId, to, state }: BreakerTransition): void {
     const event = to === 'open' ? 'breaker:open' : to === 'half-open' ? 'breaker:half-open' : 'breaker:close';
     this.#events.emit(event, {
+      projectId,
       providerConfigId,
-      provider: this.#providerNames.get(providerConfigId) ?? 'unknown',
+      provider: this.#providerNames.get(projectId, providerConfigId) ?? 'unknown',
       state,
     });
   }

@@ -1,3 +1,4 @@
+import { RecordMap } from '../record-map';
 import type { Attempt } from '../types';
 
 const LATENCY_SAMPLES = 256;
@@ -6,6 +7,8 @@ const MAX_TRACKED_CONFIGS = 10_000;
 
 /** Counters and latency percentiles of one provider config, since the dispatcher started. */
 export interface ProviderStats {
+  /** The project the provider config belongs to: ids are unique within a project only. */
+  projectId: string;
   providerConfigId: string;
   provider: string;
   /** Calls made to the provider (skipped attempts are not calls). */
@@ -31,10 +34,10 @@ interface Entry {
 
 /** Per provider config counters, with a fixed-size latency window so memory stays flat however many sends run. */
 export class StatsRecorder {
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries = new RecordMap<Entry>();
 
-  record(attempt: Attempt): void {
-    let entry = this.#entries.get(attempt.providerConfigId);
+  record(projectId: string, attempt: Attempt): void {
+    let entry = this.#entries.get(projectId, attempt.providerConfigId);
     if (!entry) {
       entry = {
         provider: attempt.provider,
@@ -46,10 +49,8 @@ export class StatsRecorder {
         next: 0,
         filled: 0,
       };
-      if (this.#entries.size >= MAX_TRACKED_CONFIGS) {
-        this.#entries.delete(this.#entries.keys().next().value!);
-      }
-      this.#entries.set(attempt.providerConfigId, entry);
+      if (this.#entries.size >= MAX_TRACKED_CONFIGS) this.#entries.deleteOldest();
+      this.#entries.set(projectId, attempt.providerConfigId, entry);
     }
     if (attempt.outcome === 'skipped') {
       entry.skipped++;
@@ -63,18 +64,19 @@ export class StatsRecorder {
     entry.filled = Math.min(entry.filled + 1, LATENCY_SAMPLES);
   }
 
-  forget(providerConfigId: string): void {
-    this.#entries.delete(providerConfigId);
+  forget(projectId: string, providerConfigId: string): void {
+    this.#entries.delete(projectId, providerConfigId);
   }
 
   snapshot(): ProviderStats[] {
-    return [...this.#entries].map(([providerConfigId, entry]) => {
+    return [...this.#entries.entries()].map(([projectId, providerConfigId, entry]) => {
       const sorted = entry.latencies.slice(0, entry.filled).sort();
       const at = (quantile: number) =>
         sorted.length === 0
           ? 0
           : sorted[Math.min(sorted.length - 1, Math.ceil(quantile * sorted.length) - 1)]!;
       return {
+        projectId,
         providerConfigId,
         provider: entry.provider,
         attempts: entry.attempts,

@@ -8,6 +8,8 @@ export interface TimeoutOptions {
   parent?: AbortSignal | undefined;
   /** Whether a timeout may have left the request delivered. @default true */
   ambiguousOnTimeout?: boolean;
+  /** What a timeout rejects with, for work that is not a provider call. @default a `PROVIDER_TIMEOUT` */
+  timeoutError?: () => unknown;
 }
 
 /**
@@ -18,7 +20,7 @@ export interface TimeoutOptions {
  */
 export function withTimeout<T>(
   work: (signal: () => AbortSignal) => Promise<T>,
-  { timeoutMs, provider, parent, ambiguousOnTimeout = true }: TimeoutOptions,
+  { timeoutMs, provider, parent, ambiguousOnTimeout = true, timeoutError }: TimeoutOptions,
 ): Promise<T> {
   // One promise settled by whichever comes first: cheaper on the send path than racing several.
   return new Promise<T>((resolve, reject) => {
@@ -44,10 +46,12 @@ export function withTimeout<T>(
     const timer = setTimeout(
       () =>
         abort(
-          new ProviderError('PROVIDER_TIMEOUT', `${provider} did not answer within ${timeoutMs} ms`, {
-            provider,
-            ambiguous: ambiguousOnTimeout,
-          }),
+          timeoutError
+            ? timeoutError()
+            : new ProviderError('PROVIDER_TIMEOUT', `${provider} did not answer within ${timeoutMs} ms`, {
+                provider,
+                ambiguous: ambiguousOnTimeout,
+              }),
         ),
       timeoutMs,
     );

@@ -46,8 +46,8 @@ const MAX_MESSAGE_LENGTH = 1_000;
  *   the message itself).
  * - `MESSAGE_INVALID` is `message`; `NO_PROVIDERS` and `CHANNEL_DISABLED` are `provider` (the project's set-up):
  *   running the same job again gives the same answer.
- * - `DISPATCHER_CLOSED` and `ABORTED` (the worker is shutting down) and errors that are not MessagePipe's (a store
- *   that cannot be reached) are transient.
+ * - `DISPATCHER_CLOSED` and `ABORTED` (the worker is shutting down), `STORE_UNAVAILABLE` (the store did not answer
+ *   within the send deadline) and errors that are not MessagePipe's (a store that cannot be reached) are transient.
  */
 export function classifyFailure(error: unknown): ClassifiedFailure {
   if (isProviderError(error)) {
@@ -92,6 +92,7 @@ function classOfCode(code: ErrorCode, attempts: Attempt[]): FailureClass {
       return 'message';
     case 'DISPATCHER_CLOSED':
     case 'ABORTED':
+    case 'STORE_UNAVAILABLE':
       return 'transient';
     default:
       return 'provider';

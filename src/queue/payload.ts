@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   emailMessageSchema,
+  idempotencyKeySchema,
   MessagePipeError,
   type SendInput,
   smsMessageSchema,
@@ -9,7 +10,6 @@ import {
 import type { SendJobData } from './types';
 
 const MAX_PROJECT_ID = 200;
-const MAX_KEY_LENGTH = 200;
 
 /**
  * Validates a send the way the dispatcher will (`MESSAGE_INVALID` with field paths), so a bad message is refused
@@ -56,17 +56,20 @@ export function toJobData(input: SendInput): SendJobData {
   return { version: 1, input: { ...input } };
 }
 
-/** The idempotency key to use: the one given, checked against BullMQ's job id rules, or a new one. */
+/**
+ * The idempotency key to use: the one given, checked with the dispatcher's rule (`idempotencyKeySchema`) and
+ * BullMQ's job id rules, or a new one.
+ */
 export function idempotencyKeyOf(given: string | undefined): string {
   if (given === undefined) return randomUUID();
-  const problem =
-    typeof given !== 'string' || given.length === 0 || given.length > MAX_KEY_LENGTH
-      ? `Expected a string of 1 to ${MAX_KEY_LENGTH} characters`
-      : given.includes(':')
-        ? 'Must not contain ":" (it separates parts of Redis keys)'
-        : /^\d+$/.test(given)
-          ? 'Must not be only digits (BullMQ reserves those for its own ids)'
-          : undefined;
+  const shared = idempotencyKeySchema.safeParse(given);
+  const problem = !shared.success
+    ? (shared.error.issues[0]?.message ?? 'Invalid idempotency key')
+    : given.includes(':')
+      ? 'Must not contain ":" (it separates parts of Redis keys)'
+      : /^\d+$/.test(given)
+        ? 'Must not be only digits (BullMQ reserves those for its own ids)'
+        : undefined;
   if (problem) throw invalid([{ path: ['idempotencyKey'], message: problem }]);
   return given;
 }

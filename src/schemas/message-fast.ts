@@ -14,6 +14,7 @@ import { z } from 'zod';
 import type { EmailAddress } from '../types';
 import { ALPHANUMERIC_SENDER_ID, E164, LINE_BREAK } from './fields';
 import {
+  EMAIL_LIMITS,
   EMPTY_ADDRESSES,
   EMPTY_ATTACHMENTS,
   EMPTY_RECORD,
@@ -73,6 +74,7 @@ function stringRecord(
   value: unknown,
   validKey: (key: string) => boolean,
   maxValue: number,
+  maxEntries: number,
 ): Record<string, string> | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const prototype = Object.getPrototypeOf(value);
@@ -80,6 +82,7 @@ function stringRecord(
   const keys = Object.keys(value);
   if (Object.getOwnPropertySymbols(value).length > 0) return undefined;
   if (keys.length === 0) return EMPTY_RECORD;
+  if (keys.length > maxEntries) return undefined;
   const copy: Record<string, string> = {};
   for (const key of keys) {
     if (key === '__proto__' || !validKey(key)) return undefined;
@@ -88,6 +91,21 @@ function stringRecord(
     copy[key] = entry;
   }
   return Object.freeze(copy);
+}
+
+/** Header names within their limit, and every `Name: value` line within RFC 5322's 998 characters. */
+function headerLinesFit(headers: Record<string, string>): boolean {
+  for (const name in headers) {
+    if (name.length > EMAIL_LIMITS.headerNameLength) return false;
+    if (name.length + 2 + headers[name]!.length > EMAIL_LIMITS.headerLineLength) return false;
+  }
+  return true;
+}
+
+function metadataFits(metadata: Record<string, string>): boolean {
+  let size = 0;
+  for (const key in metadata) size += key.length + metadata[key]!.length;
+  return size <= EMAIL_LIMITS.metadataSize;
 }
 
 const headerKey = (key: string) => HEADER_NAME.test(key) && !RESERVED_HEADERS.has(key.toLowerCase());
@@ -161,15 +179,15 @@ export function fastEmail(input: object): EmailDraft | undefined {
       }
       case 'headers': {
         if (value === undefined) break;
-        const record = stringRecord(value, headerKey, L.headerValue);
-        if (!record) return undefined;
+        const record = stringRecord(value, headerKey, L.headerValue, EMAIL_LIMITS.headers);
+        if (!record || !headerLinesFit(record)) return undefined;
         headers = record;
         break;
       }
       case 'metadata': {
         if (value === undefined) break;
-        const record = stringRecord(value, metadataKey, L.metadataValue);
-        if (!record) return undefined;
+        const record = stringRecord(value, metadataKey, L.metadataValue, EMAIL_LIMITS.metadataEntries);
+        if (!record || !metadataFits(record)) return undefined;
         metadata = record;
         break;
       }
@@ -185,8 +203,13 @@ export function fastEmail(input: object): EmailDraft | undefined {
         return undefined;
     }
   }
-  if (!to || !headerSafe(subject, 1, L.subject) || (text === undefined && html === undefined))
-    return undefined;
+  // An empty part is dropped, so one of them must have text (see the schema's refinement).
+  if (!to || !headerSafe(subject, 1, L.subject) || (!text && !html)) return undefined;
+  if (to.length + cc.length + bcc.length > EMAIL_LIMITS.recipients) return undefined;
+  const textLength = typeof text === 'string' ? text.length : 0;
+  const htmlLength = typeof html === 'string' ? html.length : 0;
+  if (textLength > EMAIL_LIMITS.bodyLength || htmlLength > EMAIL_LIMITS.bodyLength) return undefined;
+  if (textLength + htmlLength > EMAIL_LIMITS.totalBytes) return undefined;
   const email: EmailDraft = {
     channel: 'email',
     from,
@@ -200,8 +223,8 @@ export function fastEmail(input: object): EmailDraft | undefined {
     tags,
     metadata,
   };
-  if (text !== undefined) email.text = text as string;
-  if (html !== undefined) email.html = html as string;
+  if (text) email.text = text as string;
+  if (html) email.html = html as string;
   return email;
 }
 

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import type { EmailAddress, EmailAttachment, OutboundEmail, OutboundSms } from '../types';
-import { alphanumericSenderId, e164, headerSafe } from './fields';
+import { alphanumericSenderId, e164, headerSafe, refuseProtoKeys } from './fields';
 
 /**
- * The size limits of a message, shared by the schemas and the compiled fast path (`message-fast.ts`), so one
- * change applies to both.
+ * The field limits of a message, shared by the schemas and the compiled fast path (`message-fast.ts`), so one
+ * change applies to both (message-wide size limits are {@link EMAIL_LIMITS}).
  */
 export const MESSAGE_LIMITS = {
   address: 320,
@@ -62,35 +62,38 @@ const attachment = z.strictObject({
   disposition: z.enum(['attachment', 'inline']).optional(),
 });
 
+const emailMessageFields = z.strictObject({
+  to: addressList,
+  cc: addressList.optional(),
+  bcc: addressList.optional(),
+  replyTo: addressList.optional(),
+  from: address.optional(),
+  subject: headerSafe(z.string().min(1).max(L.subject)),
+  text: z.string().optional(),
+  html: z.string().optional(),
+  attachments: z.array(attachment).max(L.attachments).optional(),
+  headers: refuseProtoKeys(
+    z.record(
+      z.string().regex(HEADER_NAME, { message: 'Invalid header name' }),
+      headerSafe(z.string().max(L.headerValue)),
+    ),
+  ).optional(),
+  tags: z
+    .array(headerSafe(z.string().min(1).max(L.tag)))
+    .max(L.tags)
+    .optional(),
+  metadata: refuseProtoKeys(
+    z.record(headerSafe(z.string().min(1).max(L.metadataKey)), headerSafe(z.string().max(L.metadataValue))),
+  ).optional(),
+});
+
 /** An email as callers write it, before normalisation. */
-export const emailMessageSchema = z
-  .strictObject({
-    to: addressList,
-    cc: addressList.optional(),
-    bcc: addressList.optional(),
-    replyTo: addressList.optional(),
-    from: address.optional(),
-    subject: headerSafe(z.string().min(1).max(L.subject)),
-    text: z.string().optional(),
-    html: z.string().optional(),
-    attachments: z.array(attachment).max(L.attachments).optional(),
-    headers: z
-      .record(
-        z.string().regex(HEADER_NAME, { message: 'Invalid header name' }),
-        headerSafe(z.string().max(L.headerValue)),
-      )
-      .optional(),
-    tags: z
-      .array(headerSafe(z.string().min(1).max(L.tag)))
-      .max(L.tags)
-      .optional(),
-    metadata: z
-      .record(headerSafe(z.string().min(1).max(L.metadataKey)), headerSafe(z.string().max(L.metadataValue)))
-      .optional(),
-  })
+export const emailMessageSchema = emailMessageFields
   .superRefine((message, ctx) => {
-    if (message.text === undefined && message.html === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['text'], message: 'Set text, html or both' });
+    // An empty part is dropped (see normaliseEmail): SendGrid refuses an empty content value (400,
+    // `content.0.value`) and Postmark an empty body (422, ErrorCode 300), so one must have text.
+    if (!message.text && !message.html) {
+      ctx.addIssue({ code: 'custom', path: ['text'], message: 'Set a non-empty text, html or both' });
     }
     for (const key of ['to', 'cc', 'bcc', 'replyTo', 'from'] as const) {
       const value = message[key];
@@ -114,7 +117,94 @@ export const emailMessageSchema = z
         });
       }
     }
+  })
+  .superRefine(checkEmailLimits);
+
+/**
+ * Size limits of an email, checked before any provider is called (`MESSAGE_INVALID` with paths). They bound what any
+ * provider takes (the largest, SES, takes 40 MB) and keep every header line within RFC 5322's 998 characters.
+ */
+export const EMAIL_LIMITS = {
+  /** to + cc + bcc. */
+  recipients: 1000,
+  headers: 100,
+  headerNameLength: 100,
+  /** `Name: value` on one line (RFC 5322 section 2.1.1). */
+  headerLineLength: 998,
+  metadataEntries: 50,
+  /** Keys and values together, in characters. */
+  metadataSize: 10_000,
+  /** Characters of `text`, and of `html`. */
+  bodyLength: 10_000_000,
+  /** Bytes of one attachment. */
+  attachmentBytes: 40_000_000,
+  /** text + html + attachment bytes. */
+  totalBytes: 40_000_000,
+} as const;
+
+function attachmentBytes(value: z.output<typeof attachment>): number {
+  if (typeof value.content !== 'string') return value.content.byteLength;
+  return value.encoding === 'base64'
+    ? Math.floor((value.content.length * 3) / 4)
+    : Buffer.byteLength(value.content);
+}
+
+function checkEmailLimits(message: z.output<typeof emailMessageFields>, ctx: z.RefinementCtx): void {
+  const issue = (path: (string | number)[], text: string) =>
+    ctx.addIssue({ code: 'custom', path, message: text });
+  const count = (value: unknown) => (value === undefined ? 0 : Array.isArray(value) ? value.length : 1);
+  if (count(message.to) + count(message.cc) + count(message.bcc) > EMAIL_LIMITS.recipients) {
+    issue(['to'], `At most ${EMAIL_LIMITS.recipients} recipients in to, cc and bcc together`);
+  }
+  const headers = Object.entries(message.headers ?? {});
+  if (headers.length > EMAIL_LIMITS.headers) issue(['headers'], `At most ${EMAIL_LIMITS.headers} headers`);
+  for (const [name, value] of headers.slice(0, EMAIL_LIMITS.headers + 1)) {
+    if (name.length > EMAIL_LIMITS.headerNameLength) {
+      issue(
+        ['headers', name.slice(0, 100)],
+        `Header names are at most ${EMAIL_LIMITS.headerNameLength} characters`,
+      );
+    } else if (name.length + 2 + value.length > EMAIL_LIMITS.headerLineLength) {
+      issue(
+        ['headers', name],
+        `"Name: value" must fit in ${EMAIL_LIMITS.headerLineLength} characters (RFC 5322)`,
+      );
+    }
+  }
+  const metadata = Object.entries(message.metadata ?? {});
+  if (metadata.length > EMAIL_LIMITS.metadataEntries) {
+    issue(['metadata'], `At most ${EMAIL_LIMITS.metadataEntries} metadata entries`);
+  } else if (
+    metadata.reduce((sum, [key, value]) => sum + key.length + value.length, 0) > EMAIL_LIMITS.metadataSize
+  ) {
+    issue(
+      ['metadata'],
+      `Metadata keys and values are at most ${EMAIL_LIMITS.metadataSize} characters in total`,
+    );
+  }
+  let total = 0;
+  for (const field of ['text', 'html'] as const) {
+    const body = message[field];
+    if (body === undefined) continue;
+    if (body.length > EMAIL_LIMITS.bodyLength) {
+      issue([field], `At most ${EMAIL_LIMITS.bodyLength} characters`);
+    }
+    total += body.length;
+  }
+  (message.attachments ?? []).forEach((item, index) => {
+    const bytes = attachmentBytes(item);
+    if (bytes > EMAIL_LIMITS.attachmentBytes) {
+      issue(
+        ['attachments', index, 'content'],
+        `An attachment is at most ${EMAIL_LIMITS.attachmentBytes} bytes`,
+      );
+    }
+    total += bytes;
   });
+  if (total > EMAIL_LIMITS.totalBytes) {
+    issue([], `The message is at most ${EMAIL_LIMITS.totalBytes} bytes (text, html and attachments)`);
+  }
+}
 
 /** An SMS as callers write it. */
 export const smsMessageSchema = z.strictObject({
@@ -194,15 +284,15 @@ export function normaliseEmail(
     tags: input.tags?.length ? [...input.tags] : EMPTY_STRINGS,
     metadata: copyRecord(input.metadata),
   };
-  if (input.text !== undefined) email.text = input.text;
-  if (input.html !== undefined) email.html = input.html;
+  // Empty parts never reach a provider (see the schema's refinement).
+  if (input.text) email.text = input.text;
+  if (input.html) email.html = input.html;
   return email;
 }
 
 function copyRecord(record: Record<string, string> | undefined): Record<string, string> {
-  if (record === undefined) return EMPTY_RECORD;
-  for (const _ in record) return { ...record };
-  return EMPTY_RECORD;
+  if (record === undefined || Object.keys(record).length === 0) return EMPTY_RECORD;
+  return { ...record };
 }
 
 /** A validated email, normalised, with its own `from` if it has one. */

@@ -125,7 +125,19 @@ export const twilioConfigSchema = z
         .string()
         .regex(/^AC[0-9a-fA-F]{32}$/, { message: 'Expected an account SID (AC followed by 32 hex digits)' }),
     ),
-    authToken: secret(z.string().min(1)).meta({ description: 'Auth token (or API key secret).' }),
+    authToken: secret(z.string().min(1))
+      .optional()
+      .meta({ description: 'Auth token of the account; or use apiKeySid with apiKeySecret.' }),
+    // API keys authenticate as `apiKeySid:apiKeySecret`, with the account SID in the URL
+    // (twilio(apiKeySid, apiKeySecret, { accountSid }); https://www.twilio.com/docs/iam/api-keys).
+    apiKeySid: credentialTarget(
+      z
+        .string()
+        .regex(/^SK[0-9a-fA-F]{32}$/, { message: 'Expected an API key SID (SK followed by 32 hex digits)' }),
+    )
+      .optional()
+      .meta({ description: 'API key SID (SK…), used with apiKeySecret instead of authToken.' }),
+    apiKeySecret: secret(z.string().min(1)).optional().meta({ description: 'Secret of the API key.' }),
     from: z
       .union([e164, alphanumericSenderId])
       .optional()
@@ -148,6 +160,30 @@ export const twilioConfigSchema = z
   .superRefine((config, ctx) => {
     if (!config.from && !config.messagingServiceSid) {
       ctx.addIssue({ code: 'custom', path: ['from'], message: 'Set from or messagingServiceSid' });
+    }
+    const apiKey = config.apiKeySid !== undefined || config.apiKeySecret !== undefined;
+    if (apiKey && config.authToken !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['authToken'],
+        message: 'Set authToken or apiKeySid with apiKeySecret, not both (null removes a stored authToken)',
+      });
+    } else if (apiKey) {
+      for (const field of ['apiKeySid', 'apiKeySecret'] as const) {
+        if (config[field] === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: 'An API key needs apiKeySid and apiKeySecret',
+          });
+        }
+      }
+    } else if (config.authToken === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['authToken'],
+        message: 'Set authToken, or apiKeySid with apiKeySecret',
+      });
     }
   });
 

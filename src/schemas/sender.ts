@@ -1,14 +1,14 @@
 import { z } from 'zod';
-import { alphanumericSenderId, e164, headerSafe } from './fields';
+import { alphanumericSenderId, e164, headerSafe, identifier, wellFormed } from './fields';
 
-const projectId = z.string().min(1).max(200);
+const projectId = identifier;
 
 /** Input of `pipe.senders.set` for email. */
 export const emailSenderSchema = z.strictObject({
   projectId,
   channel: z.literal('email'),
   senderEmail: z.email({ message: 'Invalid email address' }).max(320),
-  senderName: headerSafe(z.string().max(200)).optional(),
+  senderName: wellFormed(headerSafe(z.string().max(200))).optional(),
   enabled: z.boolean().default(true),
 });
 

@@ -26,6 +26,8 @@ interface Slot<T> {
   value?: T;
   expiresAt: number;
   loading?: Promise<T>;
+  /** When `loading` started: a load older than `ttlMs` is not joined any more (it may never settle). */
+  loadingSince?: number;
 }
 
 interface ProjectEntry {
@@ -76,8 +78,9 @@ export class CachingProviderStore implements ProviderStore {
     return this.#inner;
   }
 
-  get persistent(): boolean | undefined {
-    return this.#inner.persistent;
+  /** Whether the store it reads through is persistent (one that leaves `persistent` out counts as persistent). */
+  get persistent(): boolean {
+    return this.#inner.persistent !== false;
   }
 
   /** Forgets what is cached for one project, or for every project. */
@@ -180,8 +183,10 @@ export class CachingProviderStore implements ProviderStore {
    * that finishes afterwards fills a slot nobody reads any more.
    */
   #read<T>(slot: Slot<T>, load: () => Promise<T>): Promise<T> {
-    if (slot.loaded && Date.now() < slot.expiresAt) return Promise.resolve(slot.value as T);
-    if (slot.loading) return slot.loading;
+    const now = Date.now();
+    if (slot.loaded && now < slot.expiresAt) return Promise.resolve(slot.value as T);
+    // A stalled store must not pin every later read to one load that never settles: past `ttlMs`, read again.
+    if (slot.loading && now - (slot.loadingSince ?? 0) < this.#ttlMs) return slot.loading;
     const loading = load().then(
       (value) => {
         if (slot.loading === loading) {
@@ -198,6 +203,7 @@ export class CachingProviderStore implements ProviderStore {
       },
     );
     slot.loading = loading;
+    slot.loadingSince = now;
     return loading;
   }
 }

@@ -14,12 +14,15 @@ export interface ConformanceCase {
   run: () => Promise<void>;
 }
 
-/** Options of {@link providerStoreConformance}. */
-export interface StoreConformanceOptions {
+/**
+ * Options of {@link providerStoreConformance}. `S` is the store class under test, so `destroy` gets that type
+ * (and can call its `close()`, say) without a cast.
+ */
+export interface StoreConformanceOptions<S extends ProviderStore = ProviderStore> {
   /** Returns an empty store. Called once per case. */
-  create: () => ProviderStore | Promise<ProviderStore>;
+  create: () => S | Promise<S>;
   /** Called after each case with the store it used (close connections, drop tables…). */
-  destroy?: (store: ProviderStore) => void | Promise<void>;
+  destroy?: (store: S) => void | Promise<void>;
   /** Records inserted by the "many providers" case. @default 500 */
   manyProviders?: number;
 }
@@ -83,11 +86,17 @@ export function sampleRecord(overrides: Partial<StoredProviderRecord> = {}): Sto
  * import { providerStoreConformance } from 'messagepipe/testing';
  *
  * describe('MyStore', () => {
- *   for (const check of providerStoreConformance({ create: () => new MyStore(db) })) it(check.name, check.run);
+ *   const checks = providerStoreConformance({
+ *     create: () => MyStore.open({ database: 'test' }), // an empty store for each case
+ *     destroy: (store) => store.close(), // a MyStore: close connections, drop tables…
+ *   });
+ *   for (const check of checks) it(check.name, check.run);
  * });
  * ```
  */
-export function providerStoreConformance(options: StoreConformanceOptions): ConformanceCase[] {
+export function providerStoreConformance<S extends ProviderStore>(
+  options: StoreConformanceOptions<S>,
+): ConformanceCase[] {
   const withStore =
     (body: (store: ProviderStore) => Promise<void>): (() => Promise<void>) =>
     async () => {

@@ -62,6 +62,7 @@ import {
   type PathMatcher,
   type RecordedRequest,
   refusedOrigin,
+  startFakeHttpServer,
 } from './fake-http-server';
 
 /** What a failed call must look like. Only the fields given are checked, except `code` and the failure class. */
@@ -108,10 +109,15 @@ export interface VerifyRow {
   /** Answers for the request(s) `verify` makes. */
   routes: FakeRouteReply[];
   /**
-   * `{ valid: true }`; `{ valid: false, reason }` with a pattern the reason must match; or `{ error }` when the
-   * check cannot tell (network trouble, 5xx) and must throw.
+   * `{ valid: true }`; `{ valid: false, reason }` with a pattern the reason must match; `{ valid: null, reason }`
+   * when the provider answered that these credentials may not call the check (a send-only key: stored as
+   * `unchecked`, kept in the chain); or `{ error }` when the check cannot tell (network trouble, 5xx) and must throw.
    */
-  expected: { valid: true } | { valid: false; reason: RegExp } | { error: ExpectedFailure };
+  expected:
+    | { valid: true }
+    | { valid: false; reason: RegExp }
+    | { valid: null; reason: RegExp }
+    | { error: ExpectedFailure };
   /** Checks the request(s) the SDK sent (auth header, path). */
   assertRequests?: (requests: RecordedRequest[]) => void;
 }
@@ -552,7 +558,7 @@ export function describeAdapterConformance<C extends Channel, Config>(
         const [first, second] = fake.requests;
         if (spec.connections === 'per-client') expect(second!.connectionId).toBe(first!.connectionId);
 
-        await subject.release?.(ctx.providerConfigId);
+        await subject.release?.(ctx.providerConfigId, ctx.projectId);
         if (spec.connections === 'per-client') await fake.connectionClosed(first!.connectionId);
         await subject.send(spec.message, ctx);
         const third = fake.requests[2]!;
@@ -580,7 +586,7 @@ export function describeAdapterConformance<C extends Channel, Config>(
         await subject.send(spec.message, sendContext(config, { providerConfigId: 'pc-b' }));
         const [first, second] = fake.requests;
         if (spec.connections === 'per-client') expect(second!.connectionId).not.toBe(first!.connectionId);
-        await subject.release?.('pc-a');
+        await subject.release?.('pc-a', sendContext(config).projectId);
         if (spec.connections === 'per-client') {
           await fake.connectionClosed(first!.connectionId);
           expect(fake.isConnectionClosed(second!.connectionId)).toBe(false);
@@ -588,6 +594,34 @@ export function describeAdapterConformance<C extends Channel, Config>(
         await subject.send(spec.message, sendContext(config, { providerConfigId: 'pc-b' }));
         if (spec.connections === 'per-client')
           expect(fake.requests[2]!.connectionId).toBe(second!.connectionId);
+      });
+
+      it('never shares a client between two projects whose records have the same id', async () => {
+        // Ids are unique per project only (a copy of rows produces the same id in two projects): project B's
+        // message must reach B's endpoint with B's config, never ride on the client built for project A.
+        const other = await startFakeHttpServer();
+        try {
+          fake.route(spec.send.method, spec.send.path, spec.send.success);
+          other.route(spec.send.method, spec.send.path, spec.send.success);
+          const configA = spec.config(fake.origin);
+          const configB = spec.config(other.origin);
+          const subject = adapter();
+          const shared = { providerConfigId: 'pc-same', configRevision: '1' };
+          await subject.send(spec.message, sendContext(configA, { ...shared, projectId: 'tenant-a' }));
+          await subject.send(spec.message, sendContext(configB, { ...shared, projectId: 'tenant-b' }));
+          expect(fake.requests).toHaveLength(1);
+          expect(other.requests).toHaveLength(1);
+          spec.send.assertRequest(other.requests[0]!, spec.message, configB);
+          // Releasing one project's record leaves the other's client alone.
+          await subject.release?.('pc-same', 'tenant-a');
+          await subject.send(spec.message, sendContext(configB, { ...shared, projectId: 'tenant-b' }));
+          expect(other.requests).toHaveLength(2);
+          if (spec.connections === 'per-client') {
+            expect(other.requests[1]!.connectionId).toBe(other.requests[0]!.connectionId);
+          }
+        } finally {
+          await other.close();
+        }
       });
     });
 
@@ -611,7 +645,10 @@ export function describeAdapterConformance<C extends Channel, Config>(
               const verdict = await outcome;
               if (row.expected.valid) expect(verdict.valid).toBe(true);
               else {
-                expect(verdict).toEqual({ valid: false, reason: expect.stringMatching(row.expected.reason) });
+                expect(verdict).toEqual({
+                  valid: row.expected.valid,
+                  reason: expect.stringMatching(row.expected.reason),
+                });
               }
               expectNoSecrets(verdict, spec.secrets(config));
             }
@@ -642,6 +679,19 @@ export function describeAdapterConformance<C extends Channel, Config>(
               const record = await outcome;
               expect(record.credentials.status).toBe('valid');
               expectNoSecrets(record, spec.secrets(config));
+            } else if (row.expected.valid === null) {
+              // Cannot check is not a verdict: stored as unchecked, with the reason, and kept in the chain.
+              const record = await outcome;
+              expect(record.credentials).toEqual({
+                status: 'unchecked',
+                checkedAt: expect.any(String),
+                reason: expect.stringMatching(row.expected.reason),
+              });
+              const again = await pipe.providers.validate({ projectId: PROJECT, id: record.id });
+              expect(again).toMatchObject({ valid: false, status: 'unchecked' });
+              const [listed] = await pipe.providers.list({ projectId: PROJECT });
+              expect(listed?.credentials.status).toBe('unchecked');
+              expectNoSecrets([record, again], spec.secrets(config));
             } else {
               expectProviderError(
                 await rejectionOf(outcome),

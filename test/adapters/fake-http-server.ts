@@ -67,6 +67,8 @@ export interface RecordedRequest {
 /** A normal HTTP answer. Give `json` or `body` (text or bytes), or neither for an empty body. */
 export interface HttpReply {
   status: number;
+  /** The reason phrase of the status line; `''` sends none (`HTTP/1.1 400 `), as HTTP/2 answers never have one. */
+  reason?: string;
   headers?: Record<string, string | string[]>;
   /** Serialised as JSON with `content-type: application/json` unless a content type is given. */
   json?: unknown;
@@ -310,7 +312,8 @@ function send(response: ServerResponse, reply: HttpReply): void {
     if (!hasContentType) headers['content-type'] = 'text/plain; charset=utf-8';
   }
   headers['content-length'] = String(Buffer.byteLength(body));
-  response.writeHead(reply.status, headers);
+  if (reply.reason !== undefined) response.writeHead(reply.status, reply.reason, headers);
+  else response.writeHead(reply.status, headers);
   response.end(body);
 }
 

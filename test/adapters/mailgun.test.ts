@@ -1,6 +1,11 @@
 import type { MailgunConfig } from 'messagepipe';
 import { describe, expect, it } from 'vitest';
-import { mailgun, mailgunApiOrigin, toMailgunForm } from '../../adapters/mailgun';
+import {
+  mailgun,
+  mailgunApiOrigin,
+  mailgunFailureWithoutAnswer,
+  toMailgunForm,
+} from '../../adapters/mailgun';
 import {
   describeAdapterConformance,
   expectNoSecrets,
@@ -108,6 +113,21 @@ describeAdapterConformance({
         json: { message: 'to parameter is not a valid address. please check documentation' },
       },
       expected: { code: 'RECIPIENT_INVALID', status: 400, message: /not a valid address/ },
+    },
+    {
+      // What HTTP/2 and reason-less status lines look like: mailgun.js reports ERR_BAD_REQUEST as the message.
+      name: '400 invalid recipient with no reason phrase',
+      reply: {
+        status: 400,
+        reason: '',
+        json: { message: 'to parameter is not a valid address. please check documentation' },
+      },
+      expected: { code: 'RECIPIENT_INVALID', status: 400, ambiguous: false, message: /not a valid address/ },
+    },
+    {
+      name: '503 with no reason phrase',
+      reply: { status: 503, reason: '', body: '' },
+      expected: { code: 'PROVIDER_UNAVAILABLE', status: 503 },
     },
     {
       name: '400 other validation error',
@@ -308,6 +328,25 @@ describeAdapterConformance({
       expected: { error: { code: 'PROVIDER_INVALID_CREDENTIALS', status: 401 } },
     },
   ],
+});
+
+describe('mailgun failures without an answer', () => {
+  it.each([
+    // No answer: mailgun.js keeps its default status 400 and the failure's own code.
+    [400, 'ECONNREFUSED', 'ECONNREFUSED'],
+    [400, 'ECONNABORTED', 'ECONNABORTED'],
+    [400, 'ERR_CANCELED', 'ERR_CANCELED'],
+    // ERR_BAD_RESPONSE with the default status: the answer's body was cut short, so nothing was read.
+    [400, 'ERR_BAD_RESPONSE', 'ERR_BAD_RESPONSE'],
+    // Answers: axios' answer codes with a matching status, reason phrases, body errors.
+    [400, 'ERR_BAD_REQUEST', undefined],
+    [404, 'ERR_BAD_REQUEST', undefined],
+    [502, 'ERR_BAD_RESPONSE', undefined],
+    [400, 'Bad Request', undefined],
+    [401, 'Unauthorized', undefined],
+  ])('status %i with message %s → %s', (status, message, expected) => {
+    expect(mailgunFailureWithoutAnswer({ status, message })).toBe(expected);
+  });
 });
 
 describe('mailgun mapping', () => {

@@ -1,7 +1,13 @@
 import { Dispatcher, isMessagePipeError, type PostmarkConfig } from 'messagepipe';
+import { createMockAdapter } from 'messagepipe/testing';
 import { Models } from 'postmark';
 import { describe, expect, it } from 'vitest';
-import { postmark, postmarkClientOptions, toPostmarkMessage } from '../../adapters/postmark';
+import {
+  inactiveRecipientsOf,
+  postmark,
+  postmarkClientOptions,
+  toPostmarkMessage,
+} from '../../adapters/postmark';
 import {
   callContext,
   describeAdapterConformance,
@@ -197,6 +203,31 @@ describeAdapterConformance({
       name: '422/300 invalid To address',
       reply: refusal(422, 300, "Invalid 'To' address: 'ann@example'."),
       expected: { code: 'RECIPIENT_INVALID', status: 422, providerCode: 300 },
+    },
+    {
+      name: "422/300 Error parsing 'Cc'",
+      reply: refusal(
+        422,
+        300,
+        "Error parsing 'Cc': Illegal email address 'cat@'. It must contain the '@' symbol.",
+      ),
+      expected: { code: 'RECIPIENT_INVALID', status: 422, providerCode: 300 },
+    },
+    {
+      // Postmark's own cap (50 across To, Cc and Bcc): another provider takes the message as it is.
+      name: '422/300 more than 50 recipients',
+      reply: refusal(
+        422,
+        300,
+        'You may not have more than 50 recipients in this message. Maximum of 50 recipients allowed per email message.',
+      ),
+      expected: { code: 'PROVIDER_REJECTED', status: 422, providerCode: 300 },
+    },
+    {
+      // Naming recipients is not enough: only a To/Cc/Bcc Postmark cannot parse is the recipient's fault.
+      name: '422/300 other wording about recipients',
+      reply: refusal(422, 300, 'The recipient list could not be processed at this time.'),
+      expected: { code: 'MESSAGE_REJECTED', status: 422, providerCode: 300 },
     },
     {
       name: '422/300 invalid From address',
@@ -521,6 +552,71 @@ describe('postmark specifics', () => {
     expect(outcome.code).toBe('ADAPTER_MISSING');
     expect(outcome.message).toContain('npm install postmark');
     expect(outcome.message).not.toContain(SERVER_TOKEN);
+  });
+});
+
+describe('postmark partial delivery', () => {
+  const partial = {
+    status: 200,
+    json: {
+      To: 'ann@example.test, gone@example.test',
+      SubmittedAt: '2026-11-22T10:00:00.0000000-05:00',
+      MessageID: '0a129aee-e1cd-480d-b08d-4f48548ff48d',
+      ErrorCode: 0,
+      Message:
+        'Message OK, but will not deliver to these inactive addresses: gone@example.test, old@example.test',
+    },
+  };
+
+  it('counts it as sent, reports the inactive recipients and warns, without failing over', async () => {
+    fake.route('POST', '/email', partial);
+    const backup = createMockAdapter({ provider: 'backup', channel: 'email' });
+    const logger = recordingLogger();
+    const pipe = new Dispatcher({ adapters: [postmark(), backup], logger });
+    try {
+      await pipe.senders.set({ projectId: 'p', channel: 'email', senderEmail: 'noreply@acme.test' });
+      for (const [provider, priority, providerConfig] of [
+        ['postmark', 1, { serverToken: SERVER_TOKEN, endpoint: fake.origin }],
+        ['backup', 2, {}],
+      ] as const) {
+        await pipe.providers.add(
+          { projectId: 'p', channel: 'email', provider, name: provider, priority, config: providerConfig },
+          { verify: false },
+        );
+      }
+      const result = await pipe.send({
+        projectId: 'p',
+        channel: 'email',
+        to: ['ann@example.test', 'gone@example.test', 'old@example.test'],
+        subject: 'Hi',
+        text: 'Hello',
+      });
+      expect(result).toMatchObject({
+        provider: 'postmark',
+        messageId: '0a129aee-e1cd-480d-b08d-4f48548ff48d',
+        rejectedRecipients: ['gone@example.test', 'old@example.test'],
+      });
+      expect(result.attempts).toHaveLength(1);
+      expect(result.attempts[0]?.rejectedRecipients).toEqual(['gone@example.test', 'old@example.test']);
+      expect(backup.calls).toHaveLength(0);
+      const warnings = logger.lines.filter((line) => line.startsWith('warn '));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/2 inactive recipient.*gone@example\.test/s);
+      expectNoSecrets(logger.lines, [SERVER_TOKEN]);
+    } finally {
+      await pipe.close();
+    }
+  });
+
+  it("reads the inactive addresses in both of Postmark's wordings, and none from a plain OK", () => {
+    expect(inactiveRecipientsOf(partial.json.Message)).toEqual(['gone@example.test', 'old@example.test']);
+    expect(
+      inactiveRecipientsOf(
+        'Message OK, but will not deliver to these inactive addresses: gone@example.test. Inactive recipients are ones that have generated a hard bounce, a spam complaint, or a manual suppression.',
+      ),
+    ).toEqual(['gone@example.test']);
+    expect(inactiveRecipientsOf('OK')).toEqual([]);
+    expect(inactiveRecipientsOf(undefined)).toEqual([]);
   });
 });
 

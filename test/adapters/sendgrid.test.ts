@@ -1,7 +1,12 @@
 import type { SendgridConfig } from 'messagepipe';
 import { describe, expect, it } from 'vitest';
 import { sendgrid, sendgridApiOrigin, toSendgridMail } from '../../adapters/sendgrid';
-import { describeAdapterConformance, expectPlaceholderReceipt, sendContext } from './conformance';
+import {
+  callContext,
+  describeAdapterConformance,
+  expectPlaceholderReceipt,
+  sendContext,
+} from './conformance';
 import { fakeSecret, type RecordedRequest, useFakeHttpServer } from './fake-http-server';
 import { PDF, PNG, sampleEmail } from './sample-email';
 
@@ -340,6 +345,54 @@ describeAdapterConformance({
       expected: { error: { code: 'PROVIDER_INVALID_CREDENTIALS', status: 401 } },
     },
   ],
+});
+
+describe('sendgrid listings span every page', () => {
+  it('reads authenticated domains by limit/offset and senders by limit/lastSeenID until a short page', async () => {
+    const allDomains = Array.from({ length: 230 }, (_, index) => ({
+      id: index + 1,
+      domain: `d${index + 1}.acme.test`,
+      subdomain: 'em',
+      valid: index % 2 === 0,
+      default: false,
+      dns: {},
+    }));
+    const allSenders = Array.from({ length: 150 }, (_, index) => ({
+      id: 1000 + index,
+      from_email: `s${index}@acme.test`,
+      from_name: `S${index}`,
+      verified: true,
+    }));
+    // The API's own paging: a page of `limit` from `offset`, and senders after `lastSeenID`.
+    fake.route('GET', '/v3/whitelabel/domains', (request) => {
+      const limit = Number(request.query.get('limit') ?? 50);
+      const offset = Number(request.query.get('offset') ?? 0);
+      return { status: 200, json: allDomains.slice(offset, offset + limit) };
+    });
+    fake.route('GET', '/v3/verified_senders', (request) => {
+      const limit = Number(request.query.get('limit') ?? 50);
+      const after = Number(request.query.get('lastSeenID') ?? 0);
+      return {
+        status: 200,
+        json: { results: allSenders.filter((sender) => sender.id > after).slice(0, limit) },
+      };
+    });
+    const statuses = await sendgrid().domains!(config(fake.origin), callContext());
+    expect(
+      statuses.filter((status) => status.details.kind === 'domain').map((status) => status.domain),
+    ).toEqual(allDomains.map((domain) => domain.domain));
+    expect(
+      statuses.filter((status) => status.details.kind === 'sender').map((status) => status.domain),
+    ).toEqual(allSenders.map((sender) => sender.from_email));
+    const queries = fake.requests.map((request) => `${request.path}?${request.query}`);
+    expect(queries).toEqual([
+      '/v3/whitelabel/domains?limit=100&offset=0',
+      '/v3/whitelabel/domains?limit=100&offset=100',
+      '/v3/whitelabel/domains?limit=100&offset=200',
+      '/v3/verified_senders?limit=100',
+      '/v3/verified_senders?limit=100&lastSeenID=1099',
+    ]);
+  });
 });
 
 describe('sendgrid mapping', () => {

@@ -1,11 +1,14 @@
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import type { SesConfig } from 'messagepipe';
+import { Dispatcher, type SesConfig } from 'messagepipe';
+import { createMockAdapter } from 'messagepipe/testing';
 import { describe, expect, it, vi } from 'vitest';
 import { formatSesAddress, ses, toSendEmailInput } from '../../adapters/ses';
 import {
   callContext,
   describeAdapterConformance,
   expectPlaceholderReceipt,
+  expectProviderError,
+  rejectionOf,
   sendContext,
 } from './conformance';
 import { type FakeReply, fakeSecret, type RecordedRequest, useFakeHttpServer } from './fake-http-server';
@@ -272,6 +275,16 @@ describeAdapterConformance({
       expected: { code: 'PROVIDER_INVALID_CREDENTIALS', status: 403 },
     },
     {
+      // An account resource limit, not a rate: retrying the same provider does not help.
+      name: '400 LimitExceededException',
+      reply: awsError(
+        400,
+        'LimitExceededException',
+        'There are too many instances of the specified resource type.',
+      ),
+      expected: { code: 'PROVIDER_REJECTED', status: 400, providerCode: 'LimitExceededException' },
+    },
+    {
       name: '429 TooManyRequestsException',
       reply: awsError(429, 'TooManyRequestsException', 'Too Many Requests'),
       expected: { code: 'PROVIDER_RATE_LIMITED', status: 429, providerCode: 'TooManyRequestsException' },
@@ -345,6 +358,22 @@ describeAdapterConformance({
       expected: { valid: false, reason: /UnrecognizedClientException.*security token/ },
     },
     {
+      // A key allowed only ses:SendEmail: it can send, it just may not read the account.
+      name: 'a key that may not call GetAccount cannot be checked, and is not invalid',
+      routes: [
+        {
+          method: 'GET',
+          path: '/v2/email/account',
+          reply: awsError(
+            403,
+            'AccessDeniedException',
+            'User: arn:aws:iam::123456789012:user/sender is not authorized to perform: ses:GetAccount because no identity-based policy allows the ses:GetAccount action',
+          ),
+        },
+      ],
+      expected: { valid: null, reason: /cannot be checked with these permissions.*AccessDeniedException/ },
+    },
+    {
       name: 'a 500 cannot tell',
       routes: [
         {
@@ -375,6 +404,65 @@ describeAdapterConformance({
       expected: { error: { code: 'PROVIDER_INVALID_CREDENTIALS', status: 403 } },
     },
   ],
+});
+
+describe('ses custom headers', () => {
+  it.each([
+    ['a non-ASCII value', { 'X-Campaign': 'Frühling' }],
+    ['a value longer than 870 characters', { 'X-Trace': 'a'.repeat(871) }],
+    ['an empty value', { 'X-Empty': '' }],
+    ['a name longer than 126 characters', { [`X-${'n'.repeat(125)}`]: 'v' }],
+  ])('refuses %s as provider-level before any request', async (_label, headers) => {
+    const error = await rejectionOf(ses().send(sampleEmail({ headers }), sendContext(config(fake.origin))));
+    expectProviderError(error, 'ses', { code: 'PROVIDER_REJECTED', message: /SES cannot send/ }, [
+      SECRET_ACCESS_KEY,
+    ]);
+    expect(fake.requests).toEqual([]);
+  });
+
+  it('sends a printable ASCII value of 870 characters', async () => {
+    fake.route('POST', '/v2/email/outbound-emails', { status: 200, json: { MessageId: 'm-870' } });
+    const value = `${'a '.repeat(434)}ab`;
+    const receipt = await ses().send(
+      sampleEmail({ headers: { 'X-Long': value } }),
+      sendContext(config(fake.origin)),
+    );
+    expect(receipt.messageId).toBe('m-870');
+    expect(fake.requests[0]!.json<typeof expectedBody>().Content.Simple.Headers).toEqual([
+      { Name: 'X-Long', Value: value },
+    ]);
+  });
+
+  it('a header SES cannot take fails over to a provider that can', async () => {
+    const backup = createMockAdapter({ provider: 'backup', channel: 'email' });
+    const pipe = new Dispatcher({ adapters: [ses(), backup] });
+    try {
+      await pipe.senders.set({ projectId: 'p', channel: 'email', senderEmail: 'noreply@acme.test' });
+      for (const [provider, priority, providerConfig] of [
+        ['ses', 1, config(fake.origin)],
+        ['backup', 2, {}],
+      ] as const) {
+        await pipe.providers.add(
+          { projectId: 'p', channel: 'email', provider, name: provider, priority, config: providerConfig },
+          { verify: false },
+        );
+      }
+      const result = await pipe.send({
+        projectId: 'p',
+        channel: 'email',
+        to: 'ann@example.test',
+        subject: 'Hi',
+        text: 'Hello',
+        headers: { 'X-Campaign': 'Frühling' },
+      });
+      expect(result.provider).toBe('backup');
+      expect(result.attempts[0]).toMatchObject({ provider: 'ses', error: { code: 'PROVIDER_REJECTED' } });
+      expect(backup.calls[0]?.message).toMatchObject({ headers: { 'X-Campaign': 'Frühling' } });
+      expect(fake.requests).toEqual([]);
+    } finally {
+      await pipe.close();
+    }
+  });
 });
 
 describe('ses specifics', () => {

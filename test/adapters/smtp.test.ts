@@ -383,6 +383,18 @@ async function sendFailure(promise: Promise<unknown>): Promise<ProviderError> {
   return error;
 }
 
+describe('smtp peer dependency', () => {
+  it('requires nodemailer 10.5 or later, the first to honour a per-send AbortSignal', () => {
+    const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      peerDependencies: Record<string, string>;
+    };
+    const floor = /^>=\s*(\d+)\.(\d+)/.exec(manifest.peerDependencies.nodemailer ?? '');
+    expect(floor, 'a >= floor').not.toBeNull();
+    const [major, minor] = [Number(floor![1]), Number(floor![2])];
+    expect(major > 10 || (major === 10 && minor >= 5)).toBe(true);
+  });
+});
+
 describe('smtp adapter: delivery', () => {
   it('delivers a full message through the Dispatcher, as the server and a mail parser see it', async () => {
     const { pipe } = await pipeWith(baseConfig());
@@ -552,6 +564,8 @@ describe('smtp adapter: delivery', () => {
 
     expect(result.provider).toBe('smtp');
     expect(result.attempts).toHaveLength(1);
+    expect(result.rejectedRecipients).toEqual(['rcpt-550@example.test']);
+    expect(result.attempts[0]?.rejectedRecipients).toEqual(['rcpt-550@example.test']);
     expect(backup.sent).toHaveLength(0);
     expect(mainServer.deliveries.at(-1)?.rcptTo).toEqual(['ann@example.test']);
     const warnings = logLines.filter((line) => line.level === 'warn').slice(warningsBefore);

@@ -141,13 +141,28 @@ describeAdapterConformance({
       reply: snsError(
         400,
         'InvalidParameter',
-        'Invalid parameter: PhoneNumber Reason: +2348012345678 is not valid to publish to',
+        'Invalid parameter: PhoneNumber Reason: input incorrectly formatted',
       ),
       expected: {
         code: 'RECIPIENT_INVALID',
         status: 400,
         providerCode: 'InvalidParameter',
         message: /PhoneNumber/,
+      },
+    },
+    {
+      // What SNS answers from a region without SMS for a well-formed number (aws-sdk-js#1217): fail over.
+      name: '400 PhoneNumber "is not valid to publish to" (a region without SMS)',
+      reply: snsError(
+        400,
+        'InvalidParameter',
+        'Invalid parameter: PhoneNumber Reason: +2348012345678 is not valid to publish to',
+      ),
+      expected: {
+        code: 'PROVIDER_REJECTED',
+        status: 400,
+        providerCode: 'InvalidParameter',
+        message: /not valid to publish to/,
       },
     },
     {
@@ -234,6 +249,22 @@ describeAdapterConformance({
         },
       ],
       expected: { valid: false, reason: /InvalidClientTokenId/ },
+    },
+    {
+      // A key allowed only sns:Publish: it can send, it just may not read the attributes.
+      name: 'a key that may not call GetSMSAttributes cannot be checked, and is not invalid',
+      routes: [
+        {
+          method: 'POST',
+          path: '/',
+          reply: snsError(
+            403,
+            'AuthorizationError',
+            'User: arn:aws:iam::123456789012:user/sender is not authorized to perform: SNS:GetSMSAttributes on resource: arn:aws:sns:eu-west-1:123456789012:* because no identity-based policy allows the SNS:GetSMSAttributes action',
+          ),
+        },
+      ],
+      expected: { valid: null, reason: /cannot be checked with these permissions.*AuthorizationError/ },
     },
     {
       name: 'a 500 cannot tell',
@@ -338,6 +369,13 @@ describe('sns adapter: calls', () => {
       'MESSAGE_REJECTED',
     );
     expect(codeForSnsError('InvalidParameter', 400, 'Invalid parameter: SenderID')).toBe('SENDER_UNVERIFIED');
+    expect(
+      codeForSnsError(
+        'InvalidParameter',
+        400,
+        'Invalid parameter: PhoneNumber Reason: +1 is not valid to publish to',
+      ),
+    ).toBe('PROVIDER_REJECTED');
     expect(codeForSnsError('Throttled', 429, '')).toBe('PROVIDER_RATE_LIMITED');
     expect(codeForSnsError('Unknown', 502, '')).toBe('PROVIDER_UNAVAILABLE');
   });

@@ -1,4 +1,5 @@
-import type { OutboundSms, TermiiConfig } from 'messagepipe';
+import { Dispatcher, type OutboundSms, type TermiiConfig } from 'messagepipe';
+import { createMockAdapter } from 'messagepipe/testing';
 import { describe, expect, it } from 'vitest';
 import {
   codeForTermiiRefusal,
@@ -28,17 +29,20 @@ const config = (endpoint: string): TermiiConfig => ({ apiKey: API_KEY, senderId:
 
 const message: OutboundSms = { channel: 'sms', to: '+2348012345678', body: 'Your code is 123456' };
 
-/** Termii's answer to an accepted message. */
+/**
+ * Termii's documented answer to an accepted message (https://developers.termii.com/messaging-api): no `code`
+ * field, and `message_id` as Termii writes it.
+ */
 const accepted = (messageId: string) => ({
   status: 200,
-  json: {
-    code: 'ok',
-    message_id: messageId,
-    message_id_str: messageId,
-    message: 'Successfully Sent',
-    balance: 9,
-    user: 'Acme Ltd',
-  },
+  json: { message_id: messageId, message: 'Successfully Sent', balance: 9, user: 'Peter Mcleish' },
+});
+
+/** The same answer with `message_id` as a JSON number, written byte for byte. */
+const acceptedWithNumericId = (digits: string) => ({
+  status: 200,
+  headers: { 'content-type': 'application/json' },
+  body: `{"message_id":${digits},"message":"Successfully Sent","balance":9,"user":"Peter Mcleish"}`,
 });
 
 /** A Termii error answer, which echoes the API key back the way a careless gateway might. */
@@ -209,6 +213,66 @@ describe('termii adapter: request', () => {
     expect(termiiApiOrigin({})).toBe(TERMII_DEFAULT_ORIGIN);
     expect(termiiApiOrigin({ endpoint: 'https://api.ng.termii.com/' })).toBe('https://api.ng.termii.com');
   });
+
+  it('counts the documented answer (message_id, no code) as sent, once', async () => {
+    fake.route('POST', SEND_PATH, accepted('9122821270554876574'));
+    const receipt = await termii().send(message, sendContext(config(fake.origin)));
+    expect(receipt).toEqual({ messageId: '9122821270554876574' });
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it('keeps every digit of a message_id sent as a JSON number', async () => {
+    // 9122821270554876574 > Number.MAX_SAFE_INTEGER: JSON.parse alone would give 9122821270554876000.
+    fake.route('POST', SEND_PATH, acceptedWithNumericId('9122821270554876574'));
+    const receipt = await termii().send(message, sendContext(config(fake.origin)));
+    expect(receipt.messageId).toBe('9122821270554876574');
+  });
+
+  it('a documented answer is not delivered twice through the dispatcher', async () => {
+    fake.route('POST', SEND_PATH, accepted('9122821270554876574'));
+    const pipe = new Dispatcher({
+      adapters: [termii(), createMockAdapter({ provider: 'backup', channel: 'sms' })],
+    });
+    try {
+      await pipe.providers.add(
+        {
+          projectId: 'p',
+          channel: 'sms',
+          provider: 'termii',
+          name: 'Termii',
+          priority: 1,
+          config: config(fake.origin),
+        },
+        { verify: false },
+      );
+      await pipe.providers.add(
+        { projectId: 'p', channel: 'sms', provider: 'backup', name: 'Backup', priority: 2, config: {} },
+        { verify: false },
+      );
+      const result = await pipe.send({ projectId: 'p', channel: 'sms', to: message.to, body: message.body });
+      expect(result.provider).toBe('termii');
+      expect(result.messageId).toBe('9122821270554876574');
+      expect(result.attempts.map((attempt) => attempt.outcome)).toEqual(['sent']);
+    } finally {
+      await pipe.close();
+    }
+  });
+
+  it.each([
+    ['AB', "the project's SMS sender id", { senderId: 'AB' }],
+    ['TooLongSenderId', "the message's from", { from: 'TooLongSndr' + 'X' }],
+    ['AB', "the message's from", { from: 'AB' }],
+  ])(
+    'refuses a sender id (%s) Termii cannot use as provider-level, before calling Termii',
+    async (_label, source, fields) => {
+      const error = await rejectionOf(
+        termii().send({ ...message, ...fields }, sendContext(config(fake.origin))),
+      );
+      expectProviderError(error, 'termii', { code: 'SENDER_UNVERIFIED', message: /3-11/ }, [API_KEY]);
+      expect((error as Error).message).toContain(source);
+      expect(fake.requests).toEqual([]);
+    },
+  );
 
   it("uses the message's alphanumeric from, then the project's sender id, then the config's", () => {
     expect(termiiSenderOf({ from: 'Promo', senderId: 'Project' }, { senderId: 'Acme' })).toBe('Promo');

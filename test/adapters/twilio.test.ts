@@ -1,8 +1,14 @@
-import type { OutboundSms, TwilioConfig } from 'messagepipe';
+import { type OutboundSms, type TwilioConfig, twilioConfigSchema } from 'messagepipe';
 import twilioSdk from 'twilio';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { codeForTwilioError, rewriteOrigin, twilio, twilioSenderOf } from '../../adapters/twilio';
-import { describeAdapterConformance, expectProviderError, rejectionOf, sendContext } from './conformance';
+import {
+  describeAdapterConformance,
+  expectNoSecrets,
+  expectProviderError,
+  rejectionOf,
+  sendContext,
+} from './conformance';
 import { fakeSecret, type RecordedRequest, useFakeHttpServer } from './fake-http-server';
 import { sendWithoutPackage } from './without-package';
 
@@ -61,7 +67,7 @@ describeAdapterConformance({
   fake,
   createAdapter: () => twilio(),
   config,
-  secrets: (c) => [c.authToken, Buffer.from(`${c.accountSid}:${c.authToken}`).toString('base64')],
+  secrets: (c) => [c.authToken!, Buffer.from(`${c.accountSid}:${c.authToken}`).toString('base64')],
   message,
   send: {
     method: 'POST',
@@ -85,9 +91,14 @@ describeAdapterConformance({
       expected: { code: 'RECIPIENT_SUPPRESSED', status: 400, providerCode: 21610 },
     },
     {
-      name: '400 code 21612 unreachable To',
-      reply: twilioError(400, 21612, "The 'To' phone number is not currently reachable via SMS"),
-      expected: { code: 'RECIPIENT_INVALID', providerCode: 21612 },
+      // The route or the destination's sender-id rules, not the recipient: another provider can deliver.
+      name: '400 code 21612 To/From combination cannot be sent',
+      reply: twilioError(
+        400,
+        21612,
+        "Message cannot be sent with the current combination of 'To' (+2348012345678) and/or 'From' (+14155550199) parameters",
+      ),
+      expected: { code: 'PROVIDER_REJECTED', status: 400, providerCode: 21612 },
     },
     {
       name: '400 code 21614 To is not a mobile number',
@@ -449,7 +460,6 @@ describe('twilio adapter: helpers', () => {
 
   it.each([
     [21211, 'RECIPIENT_INVALID'],
-    [21612, 'RECIPIENT_INVALID'],
     [21614, 'RECIPIENT_INVALID'],
     [21635, 'RECIPIENT_INVALID'],
     [21610, 'RECIPIENT_SUPPRESSED'],
@@ -462,6 +472,88 @@ describe('twilio adapter: helpers', () => {
   it('reads a 404 (wrong AccountSid or service) as provider-level, not transient', () => {
     expect(codeForTwilioError(404, 20404)).toBe('PROVIDER_REJECTED');
     expect(codeForTwilioError(404, undefined)).toBe('PROVIDER_REJECTED');
+  });
+});
+
+describe('twilio adapter: API keys', () => {
+  const API_KEY_SID = `SK${'a1b2c3d4e5f60718'.repeat(2)}`;
+  const API_KEY_SECRET = fakeSecret('twilio-key-');
+  const KEY_AUTH = `Basic ${Buffer.from(`${API_KEY_SID}:${API_KEY_SECRET}`).toString('base64')}`;
+  const keyConfig = (endpoint: string): TwilioConfig => ({
+    accountSid: ACCOUNT_SID,
+    apiKeySid: API_KEY_SID,
+    apiKeySecret: API_KEY_SECRET,
+    from: FROM,
+    endpoint,
+  });
+  const messagePage = {
+    status: 200,
+    json: {
+      messages: [],
+      end: 0,
+      first_page_uri: `${MESSAGES_PATH}?PageSize=1&Page=0`,
+      next_page_uri: null,
+      page: 0,
+      page_size: 1,
+      previous_page_uri: null,
+      start: 0,
+      uri: `${MESSAGES_PATH}?PageSize=1&Page=0`,
+    },
+  };
+
+  it('sends as apiKeySid:apiKeySecret, with the account SID in the URL', async () => {
+    fake.route('POST', MESSAGES_PATH, created('SM6'));
+    const adapter = twilio();
+    try {
+      const receipt = await adapter.send(message, sendContext(keyConfig(fake.origin)));
+      expect(receipt.messageId).toBe('SM6');
+    } finally {
+      await adapter.close?.();
+    }
+    expect(fake.unmatched).toEqual([]);
+    expect(fake.requests[0]!.path).toBe(MESSAGES_PATH);
+    expect(fake.requests[0]!.headers.authorization).toBe(KEY_AUTH);
+  });
+
+  it('checks an API key by listing a message, since standard keys may not read /Accounts', async () => {
+    fake.route('GET', MESSAGES_PATH, messagePage);
+    const adapter = twilio();
+    await expect(
+      adapter.verify!(keyConfig(fake.origin), sendContext(keyConfig(fake.origin))),
+    ).resolves.toEqual({
+      valid: true,
+      details: { credentials: 'apiKey' },
+    });
+    expect(fake.unmatched).toEqual([]);
+    expect(fake.requests[0]!.query.get('PageSize')).toBe('1');
+    expect(fake.requests[0]!.headers.authorization).toBe(KEY_AUTH);
+  });
+
+  it('reads a refused key (20003) as invalid and a key without read access (70051) as "cannot check"', async () => {
+    const adapter = twilio();
+    fake.once('GET', MESSAGES_PATH, twilioError(401, 20003, 'Authenticate'));
+    const refused = await adapter.verify!(keyConfig(fake.origin), sendContext(keyConfig(fake.origin)));
+    expect(refused).toMatchObject({ valid: false, reason: /20003/ });
+    fake.once('GET', MESSAGES_PATH, twilioError(403, 70051, 'Authorization Failed'));
+    const restricted = await adapter.verify!(keyConfig(fake.origin), sendContext(keyConfig(fake.origin)));
+    expect(restricted).toMatchObject({ valid: null, reason: /cannot be checked/ });
+    expectNoSecrets(restricted, [API_KEY_SECRET]);
+  });
+
+  it('takes authToken or an API key pair in the config, never both or half a pair', () => {
+    const issues = (input: Record<string, unknown>) => {
+      const result = twilioConfigSchema.safeParse(input);
+      return result.success ? [] : result.error.issues.map((issue) => issue.path.join('.'));
+    };
+    const base = { accountSid: ACCOUNT_SID, from: FROM };
+    expect(issues({ ...base, authToken: 't' })).toEqual([]);
+    expect(issues({ ...base, apiKeySid: API_KEY_SID, apiKeySecret: 's' })).toEqual([]);
+    expect(issues({ ...base, authToken: 't', apiKeySid: API_KEY_SID, apiKeySecret: 's' })).toEqual([
+      'authToken',
+    ]);
+    expect(issues({ ...base, apiKeySid: API_KEY_SID })).toEqual(['apiKeySecret']);
+    expect(issues(base)).toEqual(['authToken']);
+    expect(issues({ ...base, apiKeySid: 'AC123', apiKeySecret: 's' })).toEqual(['apiKeySid']);
   });
 });
 

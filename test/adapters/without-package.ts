@@ -27,12 +27,26 @@ export interface WithoutPackageRun {
 
 /** The code and message of the error the send failed with. */
 export async function sendWithoutPackage(run: WithoutPackageRun): Promise<{ code: string; message: string }> {
+  const script = `import { ${run.factory} } from ${JSON.stringify(fileURLToPath(run.adapterModule))};
+const context = { config: ${JSON.stringify(run.config)}, signal: new AbortController().signal, timeoutMs: 5000,
+  logger: { debug() {}, warn() {} }, projectId: 'p', providerConfigId: 'c', configRevision: '1', idempotencyKey: 'k' };
+const error = await ${run.factory}().send(${JSON.stringify(run.message)}, context).then(() => ({}), (thrown) => thrown);
+console.log(JSON.stringify({ code: error.code, message: error.message }));
+`;
+  return (await runWithoutPackage(run.packageName, script)) as { code: string; message: string };
+}
+
+/**
+ * Runs a TypeScript module (source text; `messagepipe` imports resolve to this repository) in a separate Node
+ * process that cannot resolve `packageName`, and returns the JSON its last line of output holds.
+ */
+export async function runWithoutPackage(packageName: string, source: string): Promise<unknown> {
   const dir = await mkdtemp(join(tmpdir(), 'messagepipe-missing-'));
   try {
     const hook = join(dir, 'hide-package.mjs');
     await writeFile(
       hook,
-      `const name = ${JSON.stringify(run.packageName)};
+      `const name = ${JSON.stringify(packageName)};
 export async function resolve(specifier, context, next) {
   if (specifier === name || specifier.startsWith(name + '/')) {
     const error = new Error("Cannot find package '" + name + "' imported from " + context.parentURL);
@@ -43,16 +57,8 @@ export async function resolve(specifier, context, next) {
 }
 `,
     );
-    const script = join(dir, 'send.mts');
-    await writeFile(
-      script,
-      `import { ${run.factory} } from ${JSON.stringify(fileURLToPath(run.adapterModule))};
-const context = { config: ${JSON.stringify(run.config)}, signal: new AbortController().signal, timeoutMs: 5000,
-  logger: { debug() {}, warn() {} }, projectId: 'p', providerConfigId: 'c', configRevision: '1', idempotencyKey: 'k' };
-const error = await ${run.factory}().send(${JSON.stringify(run.message)}, context).then(() => ({}), (thrown) => thrown);
-console.log(JSON.stringify({ code: error.code, message: error.message }));
-`,
-    );
+    const script = join(dir, 'run.mts');
+    await writeFile(script, source);
     const register = `data:text/javascript,import{register}from'node:module';register(${JSON.stringify(pathToFileURL(hook).href)})`;
     const { stdout } = await execFileAsync(
       process.execPath,
@@ -61,7 +67,7 @@ console.log(JSON.stringify({ code: error.code, message: error.message }));
         cwd: fileURLToPath(new URL('../..', import.meta.url)),
       },
     );
-    return JSON.parse(stdout.trim().split('\n').at(-1)!) as { code: string; message: string };
+    return JSON.parse(stdout.trim().split('\n').at(-1)!) as unknown;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

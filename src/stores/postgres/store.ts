@@ -1,4 +1,5 @@
 import {
+  assertWellFormed,
   type Channel,
   type CredentialState,
   loadOptional,
@@ -137,6 +138,7 @@ export class PostgresProviderStore implements ProviderStore {
   }
 
   async insertProvider(record: StoredProviderRecord): Promise<void> {
+    assertStorable(record);
     try {
       await this.#query(
         `INSERT INTO messagepipe_providers (project_id, id, channel, provider, name, enabled, priority,
@@ -154,6 +156,7 @@ export class PostgresProviderStore implements ProviderStore {
   }
 
   async getProvider(projectId: string, id: string): Promise<StoredProviderRecord | undefined> {
+    assertWellFormed({ projectId, id });
     const result = await this.#query(
       `SELECT ${PROVIDER_COLUMNS} FROM messagepipe_providers WHERE project_id = $1 AND id = $2`,
       [projectId, id],
@@ -163,6 +166,7 @@ export class PostgresProviderStore implements ProviderStore {
   }
 
   async listProviders(projectId: string, filter: ProviderListFilter = {}): Promise<StoredProviderRecord[]> {
+    assertWellFormed({ projectId });
     const result =
       filter.channel === undefined
         ? await this.#query(
@@ -178,6 +182,7 @@ export class PostgresProviderStore implements ProviderStore {
   }
 
   async replaceProvider(record: StoredProviderRecord, expectedVersion: number): Promise<boolean> {
+    assertStorable(record);
     const result = await this.#query(
       `UPDATE messagepipe_providers SET channel = $3, provider = $4, name = $5, enabled = $6, priority = $7,
          credential_status = $8, credential_checked_at = $9, credential_reason = $10, secret_fields = $11,
@@ -189,6 +194,7 @@ export class PostgresProviderStore implements ProviderStore {
   }
 
   async scanProviders(page: ProviderScanPage): Promise<StoredProviderRecord[]> {
+    assertWellFormed({ projectId: page.after?.projectId, id: page.after?.id });
     const limit = Math.max(0, Math.floor(page.limit));
     const result = page.after
       ? await this.#query(
@@ -204,6 +210,7 @@ export class PostgresProviderStore implements ProviderStore {
   }
 
   async deleteProvider(projectId: string, id: string): Promise<boolean> {
+    assertWellFormed({ projectId, id });
     const result = await this.#query('DELETE FROM messagepipe_providers WHERE project_id = $1 AND id = $2', [
       projectId,
       id,
@@ -212,6 +219,7 @@ export class PostgresProviderStore implements ProviderStore {
   }
 
   async getSender(projectId: string, channel: Channel): Promise<SenderConfig | undefined> {
+    assertWellFormed({ projectId });
     const result = await this.#query(
       `SELECT project_id, channel, enabled, settings, ${iso('updated_at')}
        FROM messagepipe_senders WHERE project_id = $1 AND channel = $2`,
@@ -230,6 +238,7 @@ export class PostgresProviderStore implements ProviderStore {
 
   async putSender(sender: SenderConfig): Promise<void> {
     const { projectId, channel, enabled, updatedAt, ...settings } = sender;
+    assertWellFormed({ projectId });
     await this.#query(
       `INSERT INTO messagepipe_senders (project_id, channel, enabled, settings, updated_at)
        VALUES ($1, $2, $3, $4, $5)
@@ -277,6 +286,19 @@ export class PostgresProviderStore implements ProviderStore {
     }
     return this.#db;
   }
+}
+
+/**
+ * PostgreSQL refuses NUL in text and stores every lone surrogate as U+FFFD (so two different project ids would
+ * become one): such keys and names are refused before a query is made.
+ */
+function assertStorable(record: StoredProviderRecord): void {
+  assertWellFormed({
+    projectId: record.projectId,
+    id: record.id,
+    provider: record.provider,
+    name: record.name,
+  });
 }
 
 function providerValues(record: StoredProviderRecord): unknown[] {

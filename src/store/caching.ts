@@ -53,6 +53,8 @@ export class CachingProviderStore implements ProviderStore {
   readonly #maxProjects: number;
   /** Insertion order is recency: a read moves its project to the end. */
   readonly #projects = new Map<string, ProjectEntry>();
+  /** The project read last (the newest in `#projects`), and its entry. */
+  #last: { projectId: string; entry: ProjectEntry } | undefined;
 
   constructor(inner: ProviderStore, options: ProviderCacheOptions = {}) {
     this.#inner = inner;
@@ -85,6 +87,7 @@ export class CachingProviderStore implements ProviderStore {
 
   /** Forgets what is cached for one project, or for every project. */
   invalidate(projectId?: string): void {
+    if (projectId === undefined || this.#last?.projectId === projectId) this.#last = undefined;
     if (projectId === undefined) this.#projects.clear();
     else this.#projects.delete(projectId);
   }
@@ -164,6 +167,9 @@ export class CachingProviderStore implements ProviderStore {
   }
 
   #entry(projectId: string): ProjectEntry {
+    // The most recent project stays the most recent: no reordering needed (most sends repeat the last project).
+    const last = this.#last;
+    if (last !== undefined && last.projectId === projectId) return last.entry;
     let entry = this.#projects.get(projectId);
     if (entry) {
       this.#projects.delete(projectId);
@@ -175,6 +181,7 @@ export class CachingProviderStore implements ProviderStore {
       }
     }
     this.#projects.set(projectId, entry);
+    this.#last = { projectId, entry };
     return entry;
   }
 

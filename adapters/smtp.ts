@@ -184,7 +184,7 @@ export function smtp(): Adapter<'email', SmtpConfig> {
         try {
           const transport = await raceAbort(transports.get(ctx), signal);
           const mail: SendMailOptions = { ...toMailOptions(message, messageIdFor(message, ctx)), signal };
-          return receiptOf(await raceAbort(transport.sendMail(mail), signal), ctx);
+          return receiptOf(await raceAbort(whileSending(transport, transport.sendMail(mail)), signal), ctx);
         } catch (error) {
           if (signal.aborted) throw abortError(signal, progress.dataStarted);
           throw classifySmtpError(error, progress.dataStarted);

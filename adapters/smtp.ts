@@ -185,6 +185,22 @@ export function smtp(): BuiltInAdapter<'smtp'> {
     async send(message: OutboundEmail, ctx: SendContext<SmtpConfig>): Promise<SendReceipt> {
       if (ctx.signal.aborted) throw abortError(ctx.signal, false);
       warnIfInsecure(ctx.config, ctx.logger);
+      // Under the dispatcher the attempt's own signal times out: one signal and one timer per attempt. It keys
+      // this send's progress and cancels it in nodemailer; on the timeout the rejection below is immediate, so
+      // the dispatcher takes its ambiguity (only once the body had left) over its own.
+      if (ctx.signalTimesOut) {
+        const signal = ctx.signal;
+        const progress: SendProgress = { dataStarted: false };
+        progressBySignal.set(signal, progress);
+        try {
+          const transport = await raceAbort(transports.get(ctx), signal);
+          const mail: SendMailOptions = { ...toMailOptions(message, messageIdFor(message, ctx)), signal };
+          return receiptOf(await raceAbort(whileSending(transport, transport.sendMail(mail)), signal), ctx);
+        } catch (error) {
+          if (signal.aborted) throw abortError(signal, progress.dataStarted);
+          throw classifySmtpError(error, progress.dataStarted);
+        }
+      }
       // A signal of our own per send: it keys this send's progress, nodemailer cancels the send on it, and it
       // fires a little before the dispatcher's timer so the timeout can say whether the body had left.
       const cancel = new AbortController();

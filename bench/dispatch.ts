@@ -19,6 +19,14 @@ import { type BenchReport, median, round, runIfMain, throughput } from './report
 const SENDS = Number(process.env.BENCH_SENDS ?? 200_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PROJECT = 'bench';
+/**
+ * Healthy: ≥ 5× notifme-sdk; against the bare loop (a no-op call) the ratio is reported, with a goal of 0.15×.
+ * Failing primary: ≥ 10× notifme-sdk and ≥ 2× the loop, which pays for the dead primary on every send.
+ */
+const TARGETS = {
+  healthy: { notifme: 5, loop: 0.15, loopIsGoal: true },
+  failing: { notifme: 10, loop: 2, loopIsGoal: false },
+};
 
 interface NotifmeSdk {
   logger: { configure(options: { silent: boolean }): void };
@@ -177,9 +185,10 @@ export async function run(): Promise<BenchReport> {
     });
     const vsNotifme = dispatcher / notifmeRate;
     const vsLoop = dispatcher / loopRate;
+    const target = TARGETS[primaryFails ? 'failing' : 'healthy'];
     notes.push(
-      `${scenario}: ${round(vsNotifme)}× notifme-sdk (target ≥ 4×: ${vsNotifme >= 4 ? 'met' : 'NOT met'}), ` +
-        `${round(vsLoop)}× the hand loop (target ≥ 0.5×: ${vsLoop >= 0.5 ? 'met' : 'NOT met'})`,
+      `${scenario}: ${round(vsNotifme)}× notifme-sdk (target ≥ ${target.notifme}×: ${vsNotifme >= target.notifme ? 'met' : 'NOT met'}), ` +
+        `${round(vsLoop)}× the hand loop (${target.loopIsGoal ? 'goal' : 'target'} ≥ ${target.loop}×: ${vsLoop >= target.loop ? 'met' : 'NOT met'})`,
     );
     if (primaryFails) {
       const stats = pipe.stats().find((entry) => entry.provider === 'primary');

@@ -36,6 +36,13 @@ export interface SendContext<Config> extends AdapterCallContext {
   configRevision: string;
   /** The same for every attempt of one send. Use it where the provider supports idempotent requests. */
   idempotencyKey: string;
+  /**
+   * True when `signal` aborts by itself once `timeoutMs` has passed, with a `PROVIDER_TIMEOUT`
+   * {@link ProviderError} as its reason, as the dispatcher's contexts do: the adapter then needs no timer of its
+   * own. If the adapter rejects at once (before the event loop turns) with a `PROVIDER_TIMEOUT` of its own, for
+   * example one that is not ambiguous because nothing had been sent, the dispatcher takes that one.
+   */
+  readonly signalTimesOut?: boolean;
 }
 
 /** What a provider returned for an accepted message. */
@@ -142,7 +149,10 @@ export function loadAdapter(adapter: Pick<AnyAdapter, 'load'>, signal?: AbortSig
   if (!loading) {
     loading = adapter.load();
     loaded.set(adapter, loading);
-    loading.catch(() => loaded.delete(adapter));
+    loading.then(
+      () => ready.add(adapter),
+      () => loaded.delete(adapter),
+    );
   }
   if (!signal) return loading;
   if (signal.aborted) return Promise.reject(signal.reason);
@@ -163,6 +173,12 @@ export function loadAdapter(adapter: Pick<AnyAdapter, 'load'>, signal?: AbortSig
 }
 
 const loaded = new WeakMap<object, Promise<void>>();
+const ready = new WeakSet<object>();
+
+/** True once an adapter's {@link Adapter.load} has succeeded (or when it has none): the send path skips the wait. */
+export function adapterLoaded(adapter: Pick<AnyAdapter, 'load'>): boolean {
+  return !adapter.load || ready.has(adapter);
+}
 
 /**
  * Types a custom adapter: the config type of `send`, `verify` and `domains` is inferred from `configSchema`, and

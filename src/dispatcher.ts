@@ -1,18 +1,26 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { type AnyAdapter, defaultLogger, type Logger, loadAdapter } from './adapter';
+import {
+  type AnyAdapter,
+  adapterLoaded,
+  defaultLogger,
+  type Logger,
+  loadAdapter,
+  type SendContext,
+  type SendReceipt,
+} from './adapter';
 import { ProviderCatalog } from './catalog';
 import { MessagesApi, SuppressionsApi } from './delivery/apis';
 import { DeliveryService, type ScreenedMessage, type SuppressionOptions } from './delivery/service';
 import { InMemoryMessageLog, isMessageLogStore, type MessageLogStore } from './delivery/store';
 import { type WebhookOptions, WebhooksApi } from './delivery/webhooks-api';
-import { MessagePipeError, type ProviderError } from './errors';
-import { type DispatcherEventName, type DispatcherEvents, Emitter } from './events';
+import { isProviderError, MessagePipeError, ProviderError } from './errors';
+import { type DispatcherEventName, type DispatcherEvents, Emitter, type SendEventBase } from './events';
 import type { BreakerSnapshot, BreakerState, CircuitBreakerOptions } from './failover/breaker';
 import { sanitizeProviderError, toAttemptError } from './failover/classify';
 import { FailoverEngine, type RetryOptions } from './failover/engine';
 import type { ProviderStats } from './failover/stats';
 import { withTimeout } from './failover/timeout';
+import { newIdempotencyKey } from './idempotency-key';
 import {
   type AddProviderInput,
   type ConfigUpdatesOf,
@@ -34,24 +42,30 @@ import {
 import type { JsonSchema } from './schemas/json-schema';
 import {
   deepFreeze,
+  draftEmail,
+  type EmailDraft,
   type EmailMessageInput,
-  emailFromOf,
   emailMessageSchema,
-  normaliseEmail,
   normaliseSms,
   type SmsMessageInput,
+  type SmsMessageOutput,
   smsMessageSchema,
 } from './schemas/message';
+import { fastEmail, fastSms } from './schemas/message-fast';
 import type { SecretsOptions } from './sealing';
 import { SendersApi } from './senders-api';
 import { CachingProviderStore, DEFAULT_CACHE_TTL_MS, type ProviderCacheOptions } from './store/caching';
+import { type Now, SEND_PATH, type SendPathReads } from './store/send-path';
 import { setUpStorage } from './store/setup';
 import type { ProviderStore } from './store/types';
 import { type SendSpan, Tracing, type TracingOptions } from './telemetry';
 import type {
   Attempt,
   Channel,
+  EmailAddress,
+  OutboundEmail,
   OutboundMessage,
+  OutboundSms,
   SenderConfig,
   SendResult,
   StoredProviderRecord,
@@ -184,6 +198,12 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
   readonly #openedConfigs = new RecordMap<OpenedEntry>();
   readonly #delivery: DeliveryService | undefined;
   readonly #sendTimeoutMs: number;
+  /** Opened configs of frozen store snapshots' records: found without a lookup by key. */
+  readonly #openedByRecord = new WeakMap<StoredProviderRecord, OpenedEntry>();
+  /** The candidates (enabled, credentials not refused) of each frozen snapshot of a project's records. */
+  readonly #candidates = new WeakMap<readonly StoredProviderRecord[], readonly StoredProviderRecord[]>();
+  /** The send path's store reads: frozen snapshots from the built-in stores, copies from any other. */
+  readonly #reads: SendPathReads;
   #closed = false;
 
   constructor(options: DispatcherOptions<Adapters>) {
@@ -215,6 +235,7 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
     this.#tracing = options.tracing
       ? new Tracing(options.tracing === true ? {} : options.tracing, logger)
       : undefined;
+    this.#reads = sendPathOf(store);
     this.providers = new ProvidersApi(this.#core);
     this.senders = new SendersApi(this.#core.store);
     this.#delivery = createDelivery(options, store, this.#events, logger);
@@ -293,38 +314,48 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
    *   nothing was sent). The deadline covers the store reads and every attempt together;
    * - `ABORTED` (the caller's signal, even one aborted before the call) or `DISPATCHER_CLOSED`.
    */
-  async send(input: SendInput, options: SendOptions = {}): Promise<SendResult> {
+  async send(input: SendInput, options?: SendOptions): Promise<SendResult> {
     if (this.#closed) throw new MessagePipeError('DISPATCHER_CLOSED', 'This dispatcher has been closed');
     // Checked by hand first: the schema (and its error with paths) is only needed when something is wrong.
     if (!isEnvelope(input)) parseOrThrow(envelopeSchema, input, 'MESSAGE_INVALID', 'message');
-    const { projectId, channel, ...fields } = input;
-    const parsed =
-      channel === 'email'
-        ? parseOrThrow(emailMessageSchema, fields, 'MESSAGE_INVALID', 'email')
-        : parseOrThrow(smsMessageSchema, fields, 'MESSAGE_INVALID', 'SMS');
-    const idempotencyKey = idempotencyKeyOf(options.idempotencyKey);
-    const { signal } = options;
+    const { projectId, channel } = input;
+    // The compiled fast path for common shapes, else the schema; a fast-path draft is frozen inside already.
+    let draft: EmailDraft | undefined;
+    let sms: SmsMessageOutput | undefined;
+    let innerFrozen = false;
+    if (channel === 'email') {
+      draft = fastEmail(input);
+      innerFrozen = draft !== undefined;
+      draft ??= draftEmail(parseOrThrow(emailMessageSchema, fieldsOf(input), 'MESSAGE_INVALID', 'email'));
+    } else {
+      sms = fastSms(input) ?? parseOrThrow(smsMessageSchema, fieldsOf(input), 'MESSAGE_INVALID', 'SMS');
+    }
+    // No default `{}` for options: that would be one more object per send.
+    const idempotencyKey = idempotencyKeyOf(options?.idempotencyKey);
+    const signal = options?.signal;
     if (signal?.aborted) throw abortedError(signal);
     // The deadline starts now: a store that stalls spends the send's budget, never more.
     const deadline = this.#engine.deadlineFromNow();
-    const [sender, records] = await this.#readStore(projectId, channel, deadline, signal);
-    const prepared = this.#prepare(channel, parsed, sender);
+    // A plain value when the store has both reads at hand (frozen snapshots), else a bounded promise.
+    let read = this.#readStore(projectId, channel, deadline, signal);
+    if (isPromise(read)) read = await read;
+    const [sender, records] = read;
+    const prepared = draft ? finishEmail(draft, sender, innerFrozen) : finishSms(sms!, sender);
     let screened: ScreenedMessage | undefined;
     if (this.#delivery) {
-      const screening = this.#delivery.screen(projectId, prepared, options.ignoreSuppression === true);
+      const screening = this.#delivery.screen(projectId, prepared, options?.ignoreSuppression === true);
       // Not awaited when already answered (a cached list): an await would cost every send a tick.
       screened = screening instanceof Promise ? await screening : screening;
     }
     const message = screened ? screened.message : prepared;
-    const base = { projectId, channel, idempotencyKey };
-
-    const candidates = records.filter((record) => record.enabled && record.credentials.status !== 'invalid');
+    const candidates = this.#candidatesOf(records);
     if (candidates.length === 0) {
       throw new MessagePipeError(
         'NO_PROVIDERS',
         `Project has no enabled ${channel} provider with usable credentials`,
       );
     }
+    const base: SendEventBase = { projectId, channel, idempotencyKey };
 
     // Not `await this.#tracing?.…`: awaiting undefined would still cost every untraced send a tick.
     const span =
@@ -350,22 +381,32 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
         providerConfigId: outcome.candidate.id,
         messageId: outcome.attempt.messageId!,
         idempotencyKey,
-        ...(outcome.attempt.rejectedRecipients
-          ? { rejectedRecipients: outcome.attempt.rejectedRecipients }
-          : {}),
         attempts: outcome.attempts,
       };
+      if (outcome.attempt.rejectedRecipients) result.rejectedRecipients = outcome.attempt.rejectedRecipients;
       if (screened) {
         if (screened.suppressed) result.suppressed = screened.suppressed;
         if (screened.suppressionIgnored) result.suppressionIgnored = screened.suppressionIgnored;
         this.#delivery!.recordSend(projectId, screened, result);
       }
       span?.end(result);
-      this.#events.emit('send:success', { ...base, result });
+      // Payloads are built only for listeners, with their properties written out: a spread of `base` costs
+      // every send an object of a new shape.
+      if (this.#events.has('send:success')) {
+        this.#events.emit('send:success', { projectId, channel, idempotencyKey, result });
+      }
       return result;
     }
     span?.end(undefined, outcome.error);
-    this.#events.emit('send:failure', { ...base, error: outcome.error, attempts: outcome.attempts });
+    if (this.#events.has('send:failure')) {
+      this.#events.emit('send:failure', {
+        projectId,
+        channel,
+        idempotencyKey,
+        error: outcome.error,
+        attempts: outcome.attempts,
+      });
+    }
     throw outcome.error;
   }
 
@@ -378,75 +419,77 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
   }
 
   /**
-   * The project's sender configuration (`CHANNEL_DISABLED` when it is disabled) and provider records, bounded by
-   * the send deadline and the caller's signal: a store that never answers ends the send with a transient
-   * `STORE_UNAVAILABLE` (or `ABORTED`), not a hang. One bound for both reads, so a send pays for one timer.
+   * The project's sender configuration (`CHANNEL_DISABLED` when it is disabled) and provider records. Frozen
+   * snapshots at hand answer at once; any read that has to wait is bounded by the send deadline and the caller's
+   * signal: a store that never answers ends the send with a transient `STORE_UNAVAILABLE` (or `ABORTED`), not a
+   * hang. One bound for both reads, so a send pays for one timer.
    */
-  async #readStore(
+  #readStore(
     projectId: string,
     channel: Channel,
     deadline: number,
     signal: AbortSignal | undefined,
-  ): Promise<readonly [SenderConfig | undefined, StoredProviderRecord[]]> {
-    const { store } = this.#core;
+  ): Now<StoreReads> {
+    const reads = this.#reads;
+    const sender = reads.sender(projectId, channel);
+    if (!isPromise(sender)) {
+      enabled(sender, channel);
+      const records = reads.providers(projectId, channel);
+      if (!isPromise(records)) return [sender, records];
+      return this.#bounded(async () => [sender, await records] as const, deadline, signal);
+    }
+    return this.#bounded(
+      async () => {
+        const found = enabled(await sender, channel);
+        return [found, await reads.providers(projectId, channel)] as const;
+      },
+      deadline,
+      signal,
+    );
+  }
+
+  async #bounded(
+    work: () => Promise<StoreReads>,
+    deadline: number,
+    signal: AbortSignal | undefined,
+  ): Promise<StoreReads> {
     const timeoutMs = Math.max(1, this.#engine.remaining(deadline));
     try {
-      return await withTimeout(
-        async () => {
-          const sender = await store.getSender(projectId, channel);
-          if (sender && !sender.enabled) {
-            throw new MessagePipeError('CHANNEL_DISABLED', `Sending ${channel} is disabled for this project`);
-          }
-          return [sender, await store.listProviders(projectId, { channel })] as const;
-        },
-        {
-          timeoutMs,
-          provider: 'store',
-          parent: signal,
-          timeoutError: () =>
-            new MessagePipeError(
-              'STORE_UNAVAILABLE',
-              `The provider store did not answer within the send deadline (${timeoutMs} ms left of sendTimeoutMs)`,
-            ),
-        },
-      );
+      return await withTimeout(work, {
+        timeoutMs,
+        provider: 'store',
+        parent: signal,
+        timeoutError: () =>
+          new MessagePipeError(
+            'STORE_UNAVAILABLE',
+            `The provider store did not answer within the send deadline (${timeoutMs} ms left of sendTimeoutMs)`,
+          ),
+      });
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
       throw error;
     }
   }
 
-  /** Normalises the validated message and fills in the sender. */
-  #prepare(
-    channel: Channel,
-    parsed: ReturnType<typeof emailMessageSchema.parse> | ReturnType<typeof smsMessageSchema.parse>,
-    sender: SenderConfig | undefined,
-  ): OutboundMessage {
-    if (channel === 'email') {
-      const email = parsed as ReturnType<typeof emailMessageSchema.parse>;
-      const from =
-        emailFromOf(email) ??
-        (sender?.channel === 'email'
-          ? sender.senderName
-            ? { email: sender.senderEmail, name: sender.senderName }
-            : { email: sender.senderEmail }
-          : undefined);
-      if (!from) {
-        throw new MessagePipeError(
-          'MESSAGE_INVALID',
-          'No sender: set one with pipe.senders.set or pass from',
-          {
-            issues: [{ path: ['from'], message: 'No sender address' }],
-          },
-        );
-      }
-      return deepFreeze(normaliseEmail(email, from));
-    }
-    const sms = parsed as ReturnType<typeof smsMessageSchema.parse>;
-    return deepFreeze(normaliseSms(sms, sender?.channel === 'sms' ? sender : undefined));
+  /** The enabled records with usable credentials, kept per snapshot so a send does not filter them again. */
+  #candidatesOf(records: readonly StoredProviderRecord[]): readonly StoredProviderRecord[] {
+    const known = this.#candidates.get(records);
+    if (known) return known;
+    const candidates = records.filter((record) => record.enabled && record.credentials.status !== 'invalid');
+    if (Object.isFrozen(records)) this.#candidates.set(records, Object.freeze(candidates));
+    return candidates;
   }
 
   #open(record: StoredProviderRecord): OpenedEntry {
+    // A frozen record is a store snapshot, replaced by any write: its opened config can hang on it.
+    const known = this.#openedByRecord.get(record);
+    if (known && known.version === record.version) return known;
+    const entry = this.#openByKey(record);
+    if (Object.isFrozen(record)) this.#openedByRecord.set(record, entry);
+    return entry;
+  }
+
+  #openByKey(record: StoredProviderRecord): OpenedEntry {
     const cached = this.#openedConfigs.get(record.projectId, record.id);
     if (cached && cached.secrets === record.secrets) {
       if (cached.version === record.version) return cached;
@@ -485,14 +528,20 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
         issues: [{ path: ['channel'], message: `Expected "${record.channel}"` }],
       });
     }
-    const parsed =
+    const email =
       record.channel === 'email'
-        ? parseOrThrow(emailMessageSchema, fields, 'MESSAGE_INVALID', 'email')
-        : parseOrThrow(smsMessageSchema, fields, 'MESSAGE_INVALID', 'SMS');
+        ? draftEmail(parseOrThrow(emailMessageSchema, fields, 'MESSAGE_INVALID', 'email'))
+        : undefined;
+    const sms =
+      record.channel === 'sms' ? parseOrThrow(smsMessageSchema, fields, 'MESSAGE_INVALID', 'SMS') : undefined;
     // A test send proves a provider before the channel goes live: a disabled sender configuration still applies.
     const sender = await this.#core.store.getSender(record.projectId, record.channel);
-    const message = this.#prepare(record.channel, parsed, sender);
-    const base = { projectId: record.projectId, channel: record.channel, idempotencyKey: randomUUID() };
+    const message = email ? finishEmail(email, sender, false) : finishSms(sms!, sender);
+    const base: SendEventBase = {
+      projectId: record.projectId,
+      channel: record.channel,
+      idempotencyKey: newIdempotencyKey(),
+    };
     const { attempt } = await this.#attempt(
       record,
       message,
@@ -506,86 +555,358 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
   }
   // --- end of providers.test ---
 
-  /** One try of one provider: never throws for a provider failure, only reports it. */
-  async #attempt(
+  /** One try of one provider: never rejects for a provider failure, only reports it (rejects when aborted). */
+  #attempt(
     record: StoredProviderRecord,
     message: OutboundMessage,
-    base: { projectId: string; channel: Channel; idempotencyKey: string },
+    base: SendEventBase,
     attemptNumber: number,
     budgetMs: number,
     signal: AbortSignal | undefined,
     span: SendSpan | undefined,
-  ): Promise<{ attempt: Attempt; error?: ProviderError }> {
+  ): Promise<AttemptOutcome> {
     const started = performance.now();
     if (this.#events.has('attempt:start')) {
       this.#events.emit('attempt:start', {
-        ...base,
+        projectId: base.projectId,
+        channel: base.channel,
+        idempotencyKey: base.idempotencyKey,
         providerConfigId: record.id,
         provider: record.provider,
         attemptNumber,
       });
     }
-    let secrets: string[] = [];
-    let outcome: { attempt: Attempt; error?: ProviderError };
+    const call = new AttemptCall(
+      record,
+      base,
+      attemptNumber,
+      started,
+      signal,
+      span,
+      this.#events,
+      this.#core,
+    );
     try {
       const adapter = this.#core.catalog.adapterFor(record.provider);
       const { opened, revision } = this.#open(record);
-      secrets = opened.secrets;
-      // Loading the SDK is not provider time: it happens before the attempt's timer starts (within the send's).
-      if (adapter.load) await loadAdapter(adapter, signal);
       const configured =
         typeof opened.config.timeoutMs === 'number' ? opened.config.timeoutMs : this.#core.timeoutMs;
-      const timeoutMs = Math.max(1, Math.min(configured, budgetMs - (performance.now() - started)));
-      const receipt = await withTimeout(
-        (attemptSignal) =>
-          adapter.send(message, {
-            config: opened.config,
-            projectId: base.projectId,
-            providerConfigId: record.id,
-            configRevision: revision,
-            idempotencyKey: base.idempotencyKey,
-            get signal() {
-              return attemptSignal();
-            },
-            timeoutMs,
-            logger: this.#core.logger,
-          }),
-        { timeoutMs, provider: record.provider, parent: signal },
-      );
-      outcome = {
-        attempt: {
-          providerConfigId: record.id,
-          provider: record.provider,
-          outcome: 'sent',
-          messageId: receipt.messageId,
-          ...(receipt.rejectedRecipients?.length
-            ? { rejectedRecipients: [...receipt.rejectedRecipients] }
-            : {}),
-          durationMs: elapsed(started),
-        },
-      };
-    } catch (thrown) {
-      if (signal?.aborted) {
-        throw new MessagePipeError('ABORTED', 'The send was aborted', { cause: signal.reason });
+      if (!adapterLoaded(adapter)) {
+        // Loading the SDK is not provider time: it happens before the attempt's timer starts (within the send's).
+        return loadAdapter(adapter, signal).then(
+          () => {
+            const left = budgetMs - (performance.now() - started);
+            return call.run(adapter, message, opened, revision, Math.max(1, Math.min(configured, left)));
+          },
+          (thrown: unknown) => call.fail(thrown),
+        );
       }
-      const error = sanitizeProviderError(thrown, record.provider, secrets);
-      outcome = {
-        attempt: {
-          providerConfigId: record.id,
-          provider: record.provider,
-          outcome: 'failed',
-          error: toAttemptError(error),
-          durationMs: elapsed(started),
-        },
-        error,
-      };
+      return call.run(adapter, message, opened, revision, Math.min(configured, budgetMs));
+    } catch (thrown) {
+      return call.fail(thrown);
     }
-    span?.attempt(outcome.attempt);
-    if (this.#events.has('attempt:finish')) {
-      this.#events.emit('attempt:finish', { ...base, attempt: outcome.attempt, attemptNumber });
-    }
-    return outcome;
   }
+}
+
+/** What one attempt reports to the failover engine. */
+interface AttemptOutcome {
+  attempt: Attempt;
+  error?: ProviderError;
+}
+
+/**
+ * One attempt: the adapter's {@link SendContext} and the attempt's single timer and promise. A small class, so
+ * every attempt has the same shape and `signal` is a getter on the prototype (an accessor in an object literal
+ * costs a new shape, and garbage that outlives the young generation, per send).
+ *
+ * It settles once, with the first of: the adapter's answer, the attempt's timeout (even when the adapter ignores
+ * its signal) or the caller's abort.
+ */
+class AttemptCall implements SendContext<unknown> {
+  config: unknown = undefined;
+  readonly projectId: string;
+  providerConfigId: string;
+  configRevision: string;
+  readonly idempotencyKey: string;
+  timeoutMs = 0;
+  readonly logger: Logger;
+  /** The attempt's timer aborts `signal`: see {@link SendContext.signalTimesOut}. */
+  get signalTimesOut(): boolean {
+    return true;
+  }
+
+  readonly #record: StoredProviderRecord;
+  readonly #attemptNumber: number;
+  readonly #started: number;
+  readonly #parent: AbortSignal | undefined;
+  readonly #span: SendSpan | undefined;
+  readonly #events: Emitter<DispatcherEvents>;
+  readonly #base: SendEventBase;
+  #secrets: readonly string[] = NO_SECRETS;
+  #controller: AbortController | undefined = undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  #onParentAbort: (() => void) | undefined = undefined;
+  /** The timeout, once it fired while the adapter held the signal: the adapter may still answer this turn. */
+  #timedOut: ProviderError | undefined = undefined;
+  #settled = false;
+  #aborted = false;
+  #abortReason: unknown = undefined;
+  #resolve: (outcome: AttemptOutcome) => void = noop;
+  #reject: (error: unknown) => void = noop;
+
+  constructor(
+    record: StoredProviderRecord,
+    base: SendEventBase,
+    attemptNumber: number,
+    started: number,
+    parent: AbortSignal | undefined,
+    span: SendSpan | undefined,
+    events: Emitter<DispatcherEvents>,
+    core: DispatcherCore,
+  ) {
+    this.#record = record;
+    this.#base = base;
+    this.projectId = base.projectId;
+    this.providerConfigId = record.id;
+    this.configRevision = '';
+    this.idempotencyKey = base.idempotencyKey;
+    this.logger = core.logger;
+    this.#attemptNumber = attemptNumber;
+    this.#started = started;
+    this.#parent = parent;
+    this.#span = span;
+    this.#events = events;
+  }
+
+  /**
+   * Aborted when the attempt times out (the reason is then a `PROVIDER_TIMEOUT` {@link ProviderError}) or the
+   * caller gives up. A lazy accessor: the signal is created on first read, so adapters that never look at it
+   * cost nothing; reading it (`ctx.signal`, or destructuring `{ signal }`) always gives the same signal.
+   */
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** Calls the adapter under the attempt's timeout and the caller's signal. */
+  run(
+    adapter: AnyAdapter,
+    message: OutboundMessage,
+    opened: OpenedConfig,
+    revision: string,
+    timeoutMs: number,
+  ): Promise<AttemptOutcome> {
+    this.config = opened.config;
+    this.configRevision = revision;
+    this.#secrets = opened.secrets;
+    this.timeoutMs = timeoutMs;
+    const parent = this.#parent;
+    if (parent?.aborted) return Promise.reject(abortedError(parent));
+    const promise = new Promise<AttemptOutcome>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.#timer = setTimeout(AttemptCall.#onTimeout, timeoutMs, this);
+    if (parent) {
+      this.#onParentAbort = () => this.#abort();
+      parent.addEventListener('abort', this.#onParentAbort, { once: true });
+    }
+    let pending: Promise<SendReceipt>;
+    try {
+      pending = adapter.send(message, this);
+    } catch (thrown) {
+      this.#answer(undefined, thrown ?? new Error(String(thrown)));
+      return promise;
+    }
+    pending.then(
+      (receipt) => this.#answer(receipt, undefined),
+      (thrown: unknown) => this.#answer(undefined, thrown ?? new Error(String(thrown))),
+    );
+    return promise;
+  }
+
+  /** Reports a failure that happened before the adapter was called. */
+  fail(thrown: unknown): Promise<AttemptOutcome> {
+    if (this.#parent?.aborted) return Promise.reject(abortedError(this.#parent));
+    this.#settled = true;
+    return Promise.resolve(this.#failure(thrown));
+  }
+
+  static #onTimeout(call: AttemptCall): void {
+    call.#onTimer();
+  }
+
+  static #onGrace(call: AttemptCall): void {
+    if (!call.#settled) call.#settle(call.#failure(call.#timedOut));
+  }
+
+  #onTimer(): void {
+    if (this.#settled) return;
+    const provider = this.#record.provider;
+    const timeout = new ProviderError(
+      'PROVIDER_TIMEOUT',
+      `${provider} did not answer within ${this.timeoutMs} ms`,
+      {
+        provider,
+        ambiguous: true,
+      },
+    );
+    this.#timer = undefined;
+    this.#aborted = true;
+    this.#abortReason = timeout;
+    if (this.#controller) {
+      // The adapter holds the signal and may know more (say, that nothing had been sent): its own
+      // PROVIDER_TIMEOUT is taken if it rejects with one at once; whatever it does, the attempt settles this turn.
+      this.#timedOut = timeout;
+      this.#controller.abort(timeout);
+      if (!this.#settled) setImmediate(AttemptCall.#onGrace, this);
+      return;
+    }
+    this.#settle(this.#failure(timeout));
+  }
+
+  #abort(): void {
+    if (this.#settled) return;
+    this.#release();
+    this.#settled = true;
+    this.#aborted = true;
+    this.#abortReason = this.#parent?.reason;
+    this.#controller?.abort(this.#abortReason);
+    this.#reject(abortedError(this.#parent!));
+  }
+
+  #answer(receipt: SendReceipt | undefined, thrown: unknown): void {
+    if (this.#settled) return;
+    if (this.#parent?.aborted) {
+      this.#abort();
+      return;
+    }
+    if (this.#timedOut) {
+      const own = isProviderError(thrown) && thrown.code === 'PROVIDER_TIMEOUT';
+      this.#settle(this.#failure(own ? thrown : this.#timedOut));
+      return;
+    }
+    if (thrown !== undefined) {
+      this.#settle(this.#failure(thrown));
+      return;
+    }
+    let messageId: string;
+    try {
+      messageId = (receipt as SendReceipt).messageId;
+    } catch (error) {
+      this.#settle(this.#failure(error));
+      return;
+    }
+    const record = this.#record;
+    const attempt: Attempt = {
+      providerConfigId: record.id,
+      provider: record.provider,
+      outcome: 'sent',
+      messageId,
+      durationMs: elapsed(this.#started),
+    };
+    const rejected = (receipt as SendReceipt).rejectedRecipients;
+    if (rejected?.length) attempt.rejectedRecipients = [...rejected];
+    this.#settle({ attempt });
+  }
+
+  #failure(thrown: unknown): AttemptOutcome {
+    const record = this.#record;
+    const error = sanitizeProviderError(thrown, record.provider, this.#secrets);
+    return {
+      attempt: {
+        providerConfigId: record.id,
+        provider: record.provider,
+        outcome: 'failed',
+        error: toAttemptError(error),
+        durationMs: elapsed(this.#started),
+      },
+      error,
+    };
+  }
+
+  #release(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#onParentAbort) this.#parent?.removeEventListener('abort', this.#onParentAbort);
+  }
+
+  #settle(outcome: AttemptOutcome): void {
+    this.#release();
+    this.#settled = true;
+    this.#span?.attempt(outcome.attempt);
+    if (this.#events.has('attempt:finish')) {
+      const base = this.#base;
+      this.#events.emit('attempt:finish', {
+        projectId: base.projectId,
+        channel: base.channel,
+        idempotencyKey: base.idempotencyKey,
+        attempt: outcome.attempt,
+        attemptNumber: this.#attemptNumber,
+      });
+    }
+    this.#resolve(outcome);
+  }
+}
+
+const NO_SECRETS: readonly string[] = Object.freeze([]);
+
+function noop(): void {}
+
+function isPromise<T>(value: Now<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
+
+/** The message fields of a send input, for the schema path. */
+function fieldsOf(input: SendInput): Record<string, unknown> {
+  const { projectId: _projectId, channel: _channel, ...fields } = input;
+  return fields;
+}
+
+/** Sender addresses built from frozen sender configurations, so each is built once. */
+const senderAddresses = new WeakMap<object, EmailAddress>();
+
+function finishEmail(
+  draft: EmailDraft,
+  sender: Readonly<SenderConfig> | undefined,
+  innerFrozen: boolean,
+): OutboundEmail {
+  let from = draft.from;
+  if (!from && sender?.channel === 'email') {
+    from = senderAddresses.get(sender);
+    if (!from) {
+      from = Object.freeze(
+        sender.senderName
+          ? { email: sender.senderEmail, name: sender.senderName }
+          : { email: sender.senderEmail },
+      );
+      if (Object.isFrozen(sender)) senderAddresses.set(sender, from);
+    }
+  }
+  if (!from) {
+    throw new MessagePipeError('MESSAGE_INVALID', 'No sender: set one with pipe.senders.set or pass from', {
+      issues: [{ path: ['from'], message: 'No sender address' }],
+    });
+  }
+  draft.from = from;
+  // `from` is frozen either way (the fast path's own, or built above).
+  return innerFrozen ? Object.freeze(draft as OutboundEmail) : deepFreeze(draft as OutboundEmail);
+}
+
+function finishSms(sms: SmsMessageOutput, sender: Readonly<SenderConfig> | undefined): OutboundSms {
+  return deepFreeze(normaliseSms(sms, sender?.channel === 'sms' ? sender : undefined));
+}
+
+function sendPathOf(store: ProviderStore): SendPathReads {
+  const own = (store as Partial<Record<typeof SEND_PATH, SendPathReads>>)[SEND_PATH];
+  if (own) return own;
+  return {
+    providers: (projectId, channel) => store.listProviders(projectId, { channel }),
+    sender: (projectId, channel) => store.getSender(projectId, channel),
+  };
 }
 
 /** A record's opened config, and what it was opened from. */
@@ -614,6 +935,19 @@ function createDelivery(
   return new DeliveryService(log, { ...options.suppression, cached, ttlMs }, events, logger);
 }
 
+/** The send's store reads: the sender configuration and the channel's provider records. */
+type StoreReads = readonly [Readonly<SenderConfig> | undefined, readonly StoredProviderRecord[]];
+
+function enabled(
+  sender: Readonly<SenderConfig> | undefined,
+  channel: Channel,
+): Readonly<SenderConfig> | undefined {
+  if (sender && !sender.enabled) {
+    throw new MessagePipeError('CHANNEL_DISABLED', `Sending ${channel} is disabled for this project`);
+  }
+  return sender;
+}
+
 function isEnvelope(input: unknown): input is SendInput {
   if (typeof input !== 'object' || input === null) return false;
   const { projectId, channel } = input as { projectId?: unknown; channel?: unknown };
@@ -622,7 +956,7 @@ function isEnvelope(input: unknown): input is SendInput {
 
 /** The key given (checked with the queue's rule, `MESSAGE_INVALID` with its path), or a new one. */
 function idempotencyKeyOf(given: unknown): string {
-  if (given === undefined) return randomUUID();
+  if (given === undefined) return newIdempotencyKey();
   if (isIdempotencyKey(given)) return given;
   return parseOrThrow(idempotencyKeySchema, given, 'MESSAGE_INVALID', 'send options', ['idempotencyKey']);
 }

@@ -115,11 +115,12 @@ export class FailoverEngine {
   ): Promise<EngineOutcome<C>> {
     // Every candidate belongs to the send's project: breakers and stats are kept per (project, id).
     const { projectId } = base;
-    const ordered = this.#spreader.order(`${base.projectId}\u0000${base.channel}`, candidates);
+    const ordered = this.#spreader.order(base.projectId, base.channel, candidates);
     const attempts: Attempt[] = [];
     const forced = this.#forcedProbe(projectId, ordered);
 
-    for (const [index, candidate] of ordered.entries()) {
+    for (let index = 0; index < ordered.length; index++) {
+      const candidate = ordered[index]!;
       if (this.#breakers && this.#providerNames.get(projectId, candidate.id) !== candidate.provider) {
         if (this.#providerNames.size >= MAX_TRACKED_CONFIGS) this.#providerNames.clear();
         this.#providerNames.set(projectId, candidate.id, candidate.provider);
@@ -136,15 +137,19 @@ export class FailoverEngine {
       const attemptsBefore = attempts.length;
       let error: ProviderError | undefined;
       try {
-        error = await this.#tryProvider(
-          base,
-          candidate,
-          verdict === 'probe',
-          attempts,
-          deadline,
-          runAttempt,
-          signal,
-        );
+        // The first try is awaited here (a rejection means the caller aborted); only a retryable failure enters
+        // the retry machinery, so the common case, success, costs one await.
+        const outcome = await runAttempt(candidate, Math.max(1, deadline - this.#now()), attempts.length + 1);
+        this.#record(base, attempts, outcome.attempt);
+        this.#breakers?.record(projectId, candidate.id, outcome.error?.failureClass);
+        error = outcome.error;
+        if (
+          error &&
+          this.#retries() > 0 &&
+          this.#retryable(error, projectId, candidate.id, verdict === 'probe')
+        ) {
+          error = await this.#retry(base, candidate, error, attempts, deadline, runAttempt, signal);
+        }
       } finally {
         // A probe that never reached the provider (the caller aborted) gives its reservation back, or the breaker
         // would wait for its outcome forever and skip the provider from then on.
@@ -169,7 +174,9 @@ export class FailoverEngine {
       const next = ordered[index + 1];
       if (next && this.#events.has('failover')) {
         this.#events.emit('failover', {
-          ...base,
+          projectId: base.projectId,
+          channel: base.channel,
+          idempotencyKey: base.idempotencyKey,
           from: attempts[attempts.length - 1]!,
           toProviderConfigId: next.id,
           toProvider: next.provider,
@@ -184,7 +191,7 @@ export class FailoverEngine {
   #forcedProbe(projectId: string, ordered: readonly EngineCandidate[]): string | undefined {
     const breakers = this.#breakers;
     if (!breakers || breakers.allClosed) return undefined;
-    if (!ordered.every((candidate) => breakers.peek(projectId, candidate.id) === 'skip')) return undefined;
+    for (const candidate of ordered) if (breakers.peek(projectId, candidate.id) !== 'skip') return undefined;
     let earliest = ordered[0];
     let earliestAt = Number.POSITIVE_INFINITY;
     for (const candidate of ordered) {
@@ -198,40 +205,34 @@ export class FailoverEngine {
     return earliest?.id;
   }
 
-  /** Tries one provider, retrying transient failures; resolves with the last error, or undefined on success. */
-  async #tryProvider<C extends EngineCandidate>(
+  #retries(): number {
+    const retry = this.#policy.retry;
+    return retry ? (retry.retries ?? 2) : 0;
+  }
+
+  /** Retries a transient failure of one provider; resolves with the last error, or undefined on success. */
+  async #retry<C extends EngineCandidate>(
     base: SendEventBase,
     candidate: C,
-    probe: boolean,
+    first: ProviderError,
     attempts: Attempt[],
     deadline: number,
     runAttempt: AttemptRunner<C>,
     signal: AbortSignal | undefined,
   ): Promise<ProviderError | undefined> {
+    const retry = this.#policy.retry as RetryOptions;
+    const retries = this.#retries();
     const attemptOnce = async (): Promise<ProviderError | undefined> => {
-      let outcome: Awaited<ReturnType<AttemptRunner<C>>>;
+      let next: Awaited<ReturnType<AttemptRunner<C>>>;
       try {
-        outcome = await runAttempt(candidate, Math.max(1, deadline - this.#now()), attempts.length + 1);
+        next = await runAttempt(candidate, Math.max(1, deadline - this.#now()), attempts.length + 1);
       } catch (aborted) {
         throw new AbortError(aborted as Error);
       }
-      this.#record(base, attempts, outcome.attempt);
-      this.#breakers?.record(base.projectId, candidate.id, outcome.error?.failureClass);
-      return outcome.error;
+      this.#record(base, attempts, next.attempt);
+      this.#breakers?.record(base.projectId, candidate.id, next.error?.failureClass);
+      return next.error;
     };
-    const retry = this.#policy.retry;
-    let first: ProviderError | undefined;
-    try {
-      first = await attemptOnce();
-    } catch (error) {
-      throw error instanceof AbortError ? error.originalError : error;
-    }
-    // The common case, success, never enters the retry machinery.
-    const retries = retry ? (retry.retries ?? 2) : 0;
-    if (!first || !retry || retries < 1 || !this.#retryable(first, base.projectId, candidate.id, probe)) {
-      return first;
-    }
-
     let previous = first;
     let retryNumber = 0;
     try {
@@ -243,7 +244,9 @@ export class FailoverEngine {
           if (this.#now() + delayMs >= deadline - MIN_ATTEMPT_MS) throw new AbortError(previous);
           if (this.#events.has('retry:scheduled')) {
             this.#events.emit('retry:scheduled', {
-              ...base,
+              projectId: base.projectId,
+              channel: base.channel,
+              idempotencyKey: base.idempotencyKey,
               attempt: attempts[attempts.length - 1]!,
               delayMs,
               retryNumber,
@@ -253,7 +256,8 @@ export class FailoverEngine {
           const error = await attemptOnce();
           if (!error) return;
           previous = error;
-          if (!this.#retryable(error, base.projectId, candidate.id, probe)) throw new AbortError(error);
+          // Probes are never retried, so this is not one.
+          if (!this.#retryable(error, base.projectId, candidate.id, false)) throw new AbortError(error);
           throw error;
         },
         // Delays are computed above, where Retry-After and the deadline are known.
@@ -276,7 +280,13 @@ export class FailoverEngine {
     attempts.push(attempt);
     this.#stats.record(base.projectId, attempt);
     if (attempt.outcome === 'skipped' && this.#events.has('attempt:finish')) {
-      this.#events.emit('attempt:finish', { ...base, attempt, attemptNumber: attempts.length });
+      this.#events.emit('attempt:finish', {
+        projectId: base.projectId,
+        channel: base.channel,
+        idempotencyKey: base.idempotencyKey,
+        attempt,
+        attemptNumber: attempts.length,
+      });
     }
   }
 
@@ -315,13 +325,19 @@ export function backoffDelay(
   return Math.round(Math.max(jittered, retryAfterMs ?? 0));
 }
 
+/** The last skip message built: every send skipped within one cool-down shares it. */
+let lastSkip = { retryAt: Number.NaN, message: '' };
+
 function skippedAttempt(candidate: EngineCandidate, retryAt: number): Attempt {
-  const until = retryAt > 0 ? ` until ${new Date(retryAt).toISOString()}` : ' (a probe is under way)';
+  if (lastSkip.retryAt !== retryAt) {
+    const until = retryAt > 0 ? ` until ${new Date(retryAt).toISOString()}` : ' (a probe is under way)';
+    lastSkip = { retryAt, message: `Circuit open${until}` };
+  }
   return {
     providerConfigId: candidate.id,
     provider: candidate.provider,
     outcome: 'skipped',
-    error: { code: 'CIRCUIT_OPEN', failureClass: 'transient', message: `Circuit open${until}` },
+    error: { code: 'CIRCUIT_OPEN', failureClass: 'transient', message: lastSkip.message },
     durationMs: 0,
   };
 }

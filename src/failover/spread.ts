@@ -26,8 +26,14 @@ export class TieSpreader {
   readonly #groups = new Map<string, Map<string, number>>();
 
   /** The candidates (already ordered by priority) with each run of equal priorities rotated. */
-  order<T extends SpreadCandidate>(scope: string, candidates: readonly T[]): readonly T[] {
+  order<T extends SpreadCandidate>(
+    projectId: string,
+    channel: string,
+    candidates: readonly T[],
+  ): readonly T[] {
     if (!hasTies(candidates)) return candidates;
+    // Built only when there are ties: most sends have none.
+    const scope = `${projectId}\u0000${channel}`;
     const ordered: T[] = [];
     let start = 0;
     while (start < candidates.length) {

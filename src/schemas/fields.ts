@@ -29,7 +29,8 @@ export function credentialTarget<T extends z.ZodType>(schema: T): T {
   return schema.meta({ 'x-credential-target': true });
 }
 
-const LINE_BREAK = /[\r\n\0]/;
+/** CR, LF or NUL: what may not appear in anything that ends up in a header. */
+export const LINE_BREAK = /[\r\n\0]/;
 
 /** A string that may end up in a mail or protocol header: no CR, LF or NUL. */
 export function headerSafe(schema: z.ZodString = z.string()): z.ZodString {
@@ -140,15 +141,17 @@ export function refuseProtoKeys<T extends z.ZodType>(schema: T, options: { deep?
   }, schema) as unknown as T;
 }
 
+/** The pattern of {@link e164}. */
+export const E164 = /^\+[1-9]\d{6,14}$/;
 /** E.164 phone number: `+` then up to 15 digits, no leading zero. */
-export const e164 = z
-  .string()
-  .regex(/^\+[1-9]\d{6,14}$/, { message: 'Expected an E.164 number such as +14155550100' });
+export const e164 = z.string().regex(E164, { message: 'Expected an E.164 number such as +14155550100' });
 
+/** The pattern of {@link alphanumericSenderId}. */
+export const ALPHANUMERIC_SENDER_ID = /^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$/;
 /** Alphanumeric SMS sender id (what handsets show instead of a number). */
 export const alphanumericSenderId = z
   .string()
-  .regex(/^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$/, { message: 'Expected 1-11 letters, digits or spaces' });
+  .regex(ALPHANUMERIC_SENDER_ID, { message: 'Expected 1-11 letters, digits or spaces' });
 
 /** Whitespace or control characters: `new URL` would drop some (tab, CR, LF) and choke on others. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses.

@@ -2,17 +2,41 @@ import { z } from 'zod';
 import type { EmailAddress, EmailAttachment, OutboundEmail, OutboundSms } from '../types';
 import { alphanumericSenderId, e164, headerSafe, refuseProtoKeys } from './fields';
 
-const emailAddress = z.email({ message: 'Invalid email address' }).max(320);
-const displayName = headerSafe(z.string().max(200));
+/**
+ * The field limits of a message, shared by the schemas and the compiled fast path (`message-fast.ts`), so one
+ * change applies to both (message-wide size limits are {@link EMAIL_LIMITS}).
+ */
+export const MESSAGE_LIMITS = {
+  address: 320,
+  displayName: 200,
+  recipients: 1000,
+  subject: 998,
+  filename: 255,
+  contentId: 255,
+  attachments: 100,
+  headerValue: 2000,
+  tags: 10,
+  tag: 128,
+  metadataKey: 128,
+  metadataValue: 1000,
+  smsBody: 1600,
+} as const;
+const L = MESSAGE_LIMITS;
+
+const emailAddress = z.email({ message: 'Invalid email address' }).max(L.address);
+const displayName = headerSafe(z.string().max(L.displayName));
 
 /** `a@b.test`, `Ann <a@b.test>` or `{ email, name }`. */
 const address = z.union([z.string(), z.strictObject({ email: emailAddress, name: displayName.optional() })]);
-const addressList = z.union([address, z.array(address).min(1).max(1000)]);
+const addressList = z.union([address, z.array(address).min(1).max(L.recipients)]);
 
 const NAMED_ADDRESS = /^\s*"?([^"<]*?)"?\s*<([^>]+)>\s*$/;
 
+/** A custom header's name: an RFC 7230 token. */
+export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
 /** Headers that are derived from the message fields and must not be set twice. */
-const RESERVED_HEADERS = new Set([
+export const RESERVED_HEADERS = new Set([
   'from',
   'to',
   'cc',
@@ -27,14 +51,14 @@ const RESERVED_HEADERS = new Set([
 ]);
 
 const attachment = z.strictObject({
-  filename: headerSafe(z.string().min(1).max(255)),
+  filename: headerSafe(z.string().min(1).max(L.filename)),
   content: z.union([z.string(), z.instanceof(Uint8Array)]),
   /** How a string `content` is encoded; ignored for bytes. Defaults to `utf8`. */
   encoding: z.enum(['utf8', 'base64']).optional(),
   contentType: headerSafe(
     z.string().regex(/^[\w.+-]+\/[\w.+-]+$/, { message: 'Expected a MIME type' }),
   ).optional(),
-  contentId: headerSafe(z.string().min(1).max(255)).optional(),
+  contentId: headerSafe(z.string().min(1).max(L.contentId)).optional(),
   disposition: z.enum(['attachment', 'inline']).optional(),
 });
 
@@ -44,22 +68,22 @@ const emailMessageFields = z.strictObject({
   bcc: addressList.optional(),
   replyTo: addressList.optional(),
   from: address.optional(),
-  subject: headerSafe(z.string().min(1).max(998)),
+  subject: headerSafe(z.string().min(1).max(L.subject)),
   text: z.string().optional(),
   html: z.string().optional(),
-  attachments: z.array(attachment).max(100).optional(),
+  attachments: z.array(attachment).max(L.attachments).optional(),
   headers: refuseProtoKeys(
     z.record(
-      z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { message: 'Invalid header name' }),
-      headerSafe(z.string().max(2000)),
+      z.string().regex(HEADER_NAME, { message: 'Invalid header name' }),
+      headerSafe(z.string().max(L.headerValue)),
     ),
   ).optional(),
   tags: z
-    .array(headerSafe(z.string().min(1).max(128)))
-    .max(10)
+    .array(headerSafe(z.string().min(1).max(L.tag)))
+    .max(L.tags)
     .optional(),
   metadata: refuseProtoKeys(
-    z.record(headerSafe(z.string().min(1).max(128)), headerSafe(z.string().max(1000))),
+    z.record(headerSafe(z.string().min(1).max(L.metadataKey)), headerSafe(z.string().max(L.metadataValue))),
   ).optional(),
 });
 
@@ -185,18 +209,23 @@ function checkEmailLimits(message: z.output<typeof emailMessageFields>, ctx: z.R
 /** An SMS as callers write it. */
 export const smsMessageSchema = z.strictObject({
   to: e164,
-  body: z.string().min(1).max(1600),
+  body: z.string().min(1).max(L.smsBody),
   from: z.union([e164, alphanumericSenderId]).optional(),
 });
 
 export type EmailMessageInput = z.input<typeof emailMessageSchema>;
 export type SmsMessageInput = z.input<typeof smsMessageSchema>;
+/** A validated SMS, before the sender configuration is applied. */
+export type SmsMessageOutput = z.output<typeof smsMessageSchema>;
+/** A normalised email whose `from` is the message's own, if it had one (the sender configuration fills it in). */
+export type EmailDraft = Omit<OutboundEmail, 'from'> & { from: EmailAddress | undefined };
 
-function parseAddressString(value: string): EmailAddress | undefined {
+/** `a@b.test` or `Ann <a@b.test>` as an address, or undefined when it is not one. */
+export function parseAddressString(value: string): EmailAddress | undefined {
   const named = NAMED_ADDRESS.exec(value);
   const email = (named ? named[2]! : value).trim();
   // The same pattern as `z.email()`, tested directly: this runs for every address of every message.
-  if (email.length > 320 || !z.regexes.email.test(email)) return undefined;
+  if (email.length > L.address || !z.regexes.email.test(email)) return undefined;
   const name = named?.[1]?.trim();
   return name ? { email, name } : { email };
 }
@@ -208,8 +237,17 @@ function toAddress(value: z.output<typeof address>): EmailAddress {
   return parseAddressString(value)!;
 }
 
+/**
+ * Shared, frozen empty collections for the fields a message leaves out: most messages have no cc, bcc,
+ * attachments or metadata, and one frozen instance each costs nothing per send.
+ */
+export const EMPTY_ADDRESSES: EmailAddress[] = Object.freeze([]) as unknown as EmailAddress[];
+export const EMPTY_ATTACHMENTS: EmailAttachment[] = Object.freeze([]) as unknown as EmailAttachment[];
+export const EMPTY_STRINGS: string[] = Object.freeze([]) as unknown as string[];
+export const EMPTY_RECORD: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
 function toAddresses(value: z.output<typeof addressList> | undefined): EmailAddress[] {
-  if (value === undefined) return [];
+  if (value === undefined) return EMPTY_ADDRESSES;
   return (Array.isArray(value) ? value : [value]).map(toAddress);
 }
 
@@ -241,15 +279,25 @@ export function normaliseEmail(
     bcc: toAddresses(input.bcc),
     replyTo: toAddresses(input.replyTo),
     subject: input.subject,
-    attachments: (input.attachments ?? []).map(toAttachment),
-    headers: { ...input.headers },
-    tags: [...(input.tags ?? [])],
-    metadata: { ...input.metadata },
+    attachments: input.attachments?.length ? input.attachments.map(toAttachment) : EMPTY_ATTACHMENTS,
+    headers: copyRecord(input.headers),
+    tags: input.tags?.length ? [...input.tags] : EMPTY_STRINGS,
+    metadata: copyRecord(input.metadata),
   };
   // Empty parts never reach a provider (see the schema's refinement).
   if (input.text) email.text = input.text;
   if (input.html) email.html = input.html;
   return email;
+}
+
+function copyRecord(record: Record<string, string> | undefined): Record<string, string> {
+  if (record === undefined || Object.keys(record).length === 0) return EMPTY_RECORD;
+  return { ...record };
+}
+
+/** A validated email, normalised, with its own `from` if it has one. */
+export function draftEmail(input: z.output<typeof emailMessageSchema>): EmailDraft {
+  return normaliseEmail(input, emailFromOf(input) as EmailAddress);
 }
 
 /** The message's own `from`, normalised, if it has one. */

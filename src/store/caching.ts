@@ -1,5 +1,7 @@
+import { deepFreeze } from '../schemas/message';
 import type { Channel, SenderConfig, StoredProviderRecord } from '../types';
 import { cloneData } from './clone';
+import { type ChannelSnapshots, type Now, SEND_PATH, type SendPathReads } from './send-path';
 import type { ProviderListFilter, ProviderScanPage, ProviderStore } from './types';
 
 /** Options of {@link CachingProviderStore} (and `new Dispatcher({ cache })`). */
@@ -31,6 +33,9 @@ interface Slot<T> {
 interface ProjectEntry {
   providers: Slot<StoredProviderRecord[]>;
   senders: Map<Channel, Slot<SenderConfig | undefined>>;
+  /** Frozen per-channel views of `providers.value` (the list they were built from is `snapshotsOf`). */
+  snapshots?: ChannelSnapshots;
+  snapshotsOf?: StoredProviderRecord[];
 }
 
 /**
@@ -48,12 +53,27 @@ export class CachingProviderStore implements ProviderStore {
   readonly #maxProjects: number;
   /** Insertion order is recency: a read moves its project to the end. */
   readonly #projects = new Map<string, ProjectEntry>();
+  /** The project read last (the newest in `#projects`), and its entry. */
+  #last: { projectId: string; entry: ProjectEntry } | undefined;
 
   constructor(inner: ProviderStore, options: ProviderCacheOptions = {}) {
     this.#inner = inner;
     this.#ttlMs = Math.max(0, options.ttlMs ?? DEFAULT_CACHE_TTL_MS);
     this.#maxProjects = Math.max(1, options.maxProjects ?? DEFAULT_MAX_PROJECTS);
   }
+
+  /** @internal Frozen snapshots for the send path; a fresh cache entry answers synchronously. */
+  readonly [SEND_PATH]: SendPathReads = {
+    // A subclass or a spy that replaces a read method is honoured: the snapshot stands in only for our own.
+    providers: (projectId, channel) =>
+      this.listProviders === CachingProviderStore.prototype.listProviders
+        ? this.#providersNow(projectId, channel)
+        : this.listProviders(projectId, { channel }),
+    sender: (projectId, channel) =>
+      this.getSender === CachingProviderStore.prototype.getSender
+        ? this.#senderNow(projectId, channel)
+        : this.getSender(projectId, channel),
+  };
 
   /** The store this cache reads through. */
   get inner(): ProviderStore {
@@ -67,6 +87,7 @@ export class CachingProviderStore implements ProviderStore {
 
   /** Forgets what is cached for one project, or for every project. */
   invalidate(projectId?: string): void {
+    if (projectId === undefined || this.#last?.projectId === projectId) this.#last = undefined;
     if (projectId === undefined) this.#projects.clear();
     else this.#projects.delete(projectId);
   }
@@ -89,6 +110,27 @@ export class CachingProviderStore implements ProviderStore {
     }
     const sender = await this.#read(slot, () => this.#inner.getSender(projectId, channel));
     return sender && cloneData(sender);
+  }
+
+  #providersNow(projectId: string, channel: Channel): Now<readonly StoredProviderRecord[]> {
+    const entry = this.#entry(projectId);
+    const slot = entry.providers;
+    if (slot.loaded && Date.now() < slot.expiresAt) return snapshotOf(entry, slot.value!, channel);
+    return this.#read(slot, () => this.#inner.listProviders(projectId)).then((records) =>
+      snapshotOf(entry, records, channel),
+    );
+  }
+
+  #senderNow(projectId: string, channel: Channel): Now<Readonly<SenderConfig> | undefined> {
+    const entry = this.#entry(projectId);
+    let slot = entry.senders.get(channel);
+    if (!slot) {
+      slot = { loaded: false, expiresAt: 0 };
+      entry.senders.set(channel, slot);
+    }
+    // The cache's own copy, frozen: `getSender` hands out copies of it.
+    if (slot.loaded && Date.now() < slot.expiresAt) return deepFreeze(slot.value);
+    return this.#read(slot, () => this.#inner.getSender(projectId, channel)).then(deepFreeze);
   }
 
   getProvider(projectId: string, id: string): Promise<StoredProviderRecord | undefined> {
@@ -125,6 +167,9 @@ export class CachingProviderStore implements ProviderStore {
   }
 
   #entry(projectId: string): ProjectEntry {
+    // The most recent project stays the most recent: no reordering needed (most sends repeat the last project).
+    const last = this.#last;
+    if (last !== undefined && last.projectId === projectId) return last.entry;
     let entry = this.#projects.get(projectId);
     if (entry) {
       this.#projects.delete(projectId);
@@ -136,6 +181,7 @@ export class CachingProviderStore implements ProviderStore {
       }
     }
     this.#projects.set(projectId, entry);
+    this.#last = { projectId, entry };
     return entry;
   }
 
@@ -167,4 +213,25 @@ export class CachingProviderStore implements ProviderStore {
     slot.loadingSince = now;
     return loading;
   }
+}
+
+/** The frozen, ordered records of one channel, built once per loaded list (the cache's own copies, frozen). */
+function snapshotOf(
+  entry: ProjectEntry,
+  records: StoredProviderRecord[],
+  channel: Channel,
+): readonly StoredProviderRecord[] {
+  if (entry.snapshotsOf !== records) {
+    entry.snapshotsOf = records;
+    entry.snapshots = {};
+  }
+  const snapshots = entry.snapshots!;
+  let snapshot = snapshots[channel];
+  if (!snapshot) {
+    snapshot = Object.freeze(
+      records.filter((record) => record.channel === channel).map((record) => deepFreeze(record)),
+    );
+    snapshots[channel] = snapshot;
+  }
+  return snapshot;
 }

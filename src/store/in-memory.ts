@@ -8,8 +8,10 @@ import {
 } from '../delivery/store';
 import type { DeliveryEvent } from '../delivery/types';
 import { MessagePipeError } from '../errors';
+import { deepFreeze } from '../schemas/message';
 import type { Channel, SenderConfig, StoredProviderRecord } from '../types';
 import { cloneData } from './clone';
+import { type ChannelSnapshots, SEND_PATH, type SendPathReads } from './send-path';
 import type { ProviderListFilter, ProviderScanPage, ProviderStore } from './types';
 
 /** Orders records the way every store must: priority, then creation time, then id. */
@@ -28,8 +30,24 @@ export function compareProviderRecords(a: StoredProviderRecord, b: StoredProvide
 export class InMemoryProviderStore implements ProviderStore, MessageLogStore {
   /** Records live only as long as this process. */
   readonly persistent: boolean = false;
+  /** Frozen copies of what was written: reads hand out copies, the send path the frozen records themselves. */
   readonly #providers = new Map<string, Map<string, StoredProviderRecord>>();
-  readonly #senders = new Map<string, SenderConfig>();
+  readonly #senders = new Map<string, { email?: SenderConfig; sms?: SenderConfig }>();
+  /** Each project's ordered records per channel, built on first read and dropped by any write to the project. */
+  readonly #snapshots = new Map<string, ChannelSnapshots>();
+
+  /** @internal Frozen snapshots for the send path; see `SendPathReads`. */
+  readonly [SEND_PATH]: SendPathReads = {
+    // A subclass or a spy that replaces a read method is honoured: the snapshot stands in only for our own.
+    providers: (projectId, channel) =>
+      this.listProviders === InMemoryProviderStore.prototype.listProviders
+        ? this.#snapshot(projectId, channel)
+        : this.listProviders(projectId, { channel }),
+    sender: (projectId, channel) =>
+      this.getSender === InMemoryProviderStore.prototype.getSender
+        ? this.#senders.get(projectId)?.[channel]
+        : this.getSender(projectId, channel),
+  };
   /** The message log and suppression list (the `MessageLogStore` capability). */
   readonly #log = new InMemoryMessageLog();
 
@@ -93,7 +111,8 @@ export class InMemoryProviderStore implements ProviderStore, MessageLogStore {
     if (project.has(record.id)) {
       throw new MessagePipeError('CONFLICT', `A provider with id ${record.id} already exists`);
     }
-    project.set(record.id, cloneData(record));
+    project.set(record.id, deepFreeze(cloneData(record)));
+    this.#snapshots.delete(record.projectId);
   }
 
   async getProvider(projectId: string, id: string): Promise<StoredProviderRecord | undefined> {
@@ -108,11 +127,30 @@ export class InMemoryProviderStore implements ProviderStore, MessageLogStore {
     return records.sort(compareProviderRecords).map((record) => cloneData(record));
   }
 
+  #snapshot(projectId: string, channel: Channel): readonly StoredProviderRecord[] {
+    let snapshots = this.#snapshots.get(projectId);
+    const cached = snapshots?.[channel];
+    if (cached) return cached;
+    const records = [...(this.#providers.get(projectId)?.values() ?? [])]
+      .filter((record) => record.channel === channel)
+      .sort(compareProviderRecords);
+    const snapshot = Object.freeze(records);
+    // Only projects that exist are remembered, so reads of unknown projects cannot grow the map.
+    if (!this.#providers.has(projectId)) return snapshot;
+    if (!snapshots) {
+      snapshots = {};
+      this.#snapshots.set(projectId, snapshots);
+    }
+    snapshots[channel] = snapshot;
+    return snapshot;
+  }
+
   async replaceProvider(record: StoredProviderRecord, expectedVersion: number): Promise<boolean> {
     const project = this.#providers.get(record.projectId);
     const current = project?.get(record.id);
     if (!project || !current || current.version !== expectedVersion) return false;
-    project.set(record.id, cloneData(record));
+    project.set(record.id, deepFreeze(cloneData(record)));
+    this.#snapshots.delete(record.projectId);
     return true;
   }
 
@@ -133,16 +171,22 @@ export class InMemoryProviderStore implements ProviderStore, MessageLogStore {
   }
 
   async deleteProvider(projectId: string, id: string): Promise<boolean> {
+    this.#snapshots.delete(projectId);
     return this.#providers.get(projectId)?.delete(id) ?? false;
   }
 
   async getSender(projectId: string, channel: Channel): Promise<SenderConfig | undefined> {
-    const sender = this.#senders.get(senderKey(projectId, channel));
+    const sender = this.#senders.get(projectId)?.[channel];
     return sender && cloneData(sender);
   }
 
   async putSender(sender: SenderConfig): Promise<void> {
-    this.#senders.set(senderKey(sender.projectId, sender.channel), cloneData(sender));
+    let senders = this.#senders.get(sender.projectId);
+    if (!senders) {
+      senders = {};
+      this.#senders.set(sender.projectId, senders);
+    }
+    senders[sender.channel] = deepFreeze(cloneData(sender));
   }
 
   #project(projectId: string): Map<string, StoredProviderRecord> {
@@ -157,8 +201,4 @@ export class InMemoryProviderStore implements ProviderStore, MessageLogStore {
 
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function senderKey(projectId: string, channel: Channel): string {
-  return `${projectId}\u0000${channel}`;
 }

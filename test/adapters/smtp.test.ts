@@ -973,6 +973,36 @@ describe('smtp adapter: connections and timeouts', () => {
     expect(afterData.message).toMatch(/may have been delivered/);
   });
 
+  it("under the dispatcher, uses the attempt's own signal and timer and still tells a stall before the body from one after", async () => {
+    // No timeoutMs in the config: nodemailer's own timeouts sit at 15 s, so only the dispatcher's 1 s timer fires.
+    const pipe = await dispatcherWithSender({
+      adapters: [smtp()],
+      logger,
+      attemptTimeoutMs: 1_000,
+      retry: false,
+    });
+    cleanups.push(() => pipe.close());
+    await pipe.providers.add(
+      { projectId: PROJECT, channel: 'email', provider: 'smtp', name: 'SMTP', config: baseConfig() },
+      { verify: false },
+    );
+    const failure = (to: string) =>
+      pipe.send({ ...email, to }).then(
+        () => undefined,
+        (error: unknown) => (isMessagePipeError(error) ? error.attempts?.[0] : undefined),
+      );
+    const started = performance.now();
+    const beforeData = await failure('rcpt-stall@example.test');
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(beforeData).toMatchObject({ outcome: 'failed', error: { code: 'PROVIDER_TIMEOUT' } });
+    expect(beforeData?.error?.ambiguous).toBeUndefined();
+    const afterData = await failure('data-stall@example.test');
+    expect(afterData).toMatchObject({
+      outcome: 'failed',
+      error: { code: 'PROVIDER_TIMEOUT', ambiguous: true },
+    });
+  });
+
   it('rejects at once when aborted and leaves no wedged connection in the pool', async () => {
     const adapter = directAdapter();
     const config = baseConfig({ maxConnections: 1 });

@@ -12,6 +12,7 @@ import type { BreakerSnapshot, BreakerState, CircuitBreakerOptions } from './fai
 import { sanitizeProviderError, toAttemptError } from './failover/classify';
 import { FailoverEngine, type RetryOptions } from './failover/engine';
 import type { ProviderStats } from './failover/stats';
+import { providerLimitError } from './failover/limits';
 import { withTimeout } from './failover/timeout';
 import {
   type AddProviderInput,
@@ -529,6 +530,9 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
     let outcome: { attempt: Attempt; error?: ProviderError };
     try {
       const adapter = this.#core.catalog.adapterFor(record.provider);
+      // Over this provider's documented limits: skip it (no request) and let the engine try the next.
+      const overLimit = providerLimitError(adapter.limits, message, record.provider);
+      if (overLimit) throw overLimit;
       const { opened, revision } = this.#open(record);
       secrets = opened.secrets;
       // Loading the SDK is not provider time: it happens before the attempt's timer starts (within the send's).

@@ -11,8 +11,8 @@ import { type DispatcherEventName, type DispatcherEvents, Emitter } from './even
 import type { BreakerSnapshot, BreakerState, CircuitBreakerOptions } from './failover/breaker';
 import { sanitizeProviderError, toAttemptError } from './failover/classify';
 import { FailoverEngine, type RetryOptions } from './failover/engine';
-import type { ProviderStats } from './failover/stats';
 import { providerLimitError } from './failover/limits';
+import type { ProviderStats } from './failover/stats';
 import { withTimeout } from './failover/timeout';
 import {
   type AddProviderInput,

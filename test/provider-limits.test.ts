@@ -145,7 +145,10 @@ describe('per-provider limits: email', () => {
     expect(result.attempts[0]!.error!.message).toContain('has 60');
     expect(result.attempts[0]!.error).not.toHaveProperty('ambiguous', true);
     expect(postmarkFake.requests).toEqual([]);
-    const [personalization] = sendgridFake.requests[0]!.json().personalizations;
+    const { personalizations } = sendgridFake.requests[0]!.json() as {
+      personalizations: { to: unknown[]; cc: unknown[]; bcc: unknown[] }[];
+    };
+    const personalization = personalizations[0]!;
     expect(personalization.to.length + personalization.cc.length + personalization.bcc.length).toBe(60);
   });
 
@@ -191,7 +194,9 @@ describe('per-provider limits: email', () => {
       to: 'ann@example.test',
       subject: 'Scans',
       text: 'Attached.',
-      attachments: [{ filename: 'scan.pdf', content: new Uint8Array(11_000_000), contentType: 'application/pdf' }],
+      attachments: [
+        { filename: 'scan.pdf', content: new Uint8Array(11_000_000), contentType: 'application/pdf' },
+      ],
     });
 
     expect(result).toMatchObject({ provider: 'ses', messageId: 'ses-1' });
@@ -232,7 +237,12 @@ describe('per-provider limits: SMS', () => {
     twilioFake.route('POST', TWILIO_PATH, twilioAccepts);
     const { pipe, ids } = await dispatcherWith(['sns', 'twilio']);
 
-    const result = await pipe.send({ projectId: PROJECT, channel: 'sms', to: '+2348012345678', body: accented });
+    const result = await pipe.send({
+      projectId: PROJECT,
+      channel: 'sms',
+      to: '+2348012345678',
+      body: accented,
+    });
 
     expect(result.provider).toBe('twilio');
     expect(result.attempts).toEqual([

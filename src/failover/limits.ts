@@ -37,7 +37,8 @@ export function providerLimitError(
   }
   if (maxMessageBytes !== undefined) {
     const bytes = emailBytes(message);
-    if (bytes > maxMessageBytes) return over('bytes (subject, bodies and attachments)', bytes, maxMessageBytes);
+    if (bytes > maxMessageBytes)
+      return over('bytes (subject, bodies and attachments)', bytes, maxMessageBytes);
   }
   return undefined;
 }

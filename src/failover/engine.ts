@@ -217,9 +217,11 @@ export class FailoverEngine {
       }
       this.#record(base, attempts, outcome.attempt);
       // A message over the provider's limits never reached it: that says nothing about its health.
-      if (outcome.error?.code === 'PROVIDER_LIMIT_EXCEEDED')
+      if (outcome.error?.code === 'PROVIDER_LIMIT_EXCEEDED') {
         this.#breakers?.release(base.projectId, candidate.id);
-      else this.#breakers?.record(base.projectId, candidate.id, outcome.error?.failureClass);
+      } else {
+        this.#breakers?.record(base.projectId, candidate.id, outcome.error?.failureClass);
+      }
       return outcome.error;
     };
     const retry = this.#policy.retry;

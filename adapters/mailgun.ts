@@ -367,6 +367,8 @@ export function mailgun(_options: MailgunAdapterOptions = {}): BuiltInAdapter<'m
     provider: PROVIDER,
     channel: 'email',
     configSchema: mailgunConfigSchema,
+    // documentation.mailgun.com (Send via HTTP): "The maximum message size Mailgun supports is 25MB".
+    limits: { maxMessageBytes: 25_000_000 },
     webhook: mailgunWebhook,
     // The SDK is loaded before the attempt's timer starts (see `Adapter.load`).
     load: async () => {

@@ -333,6 +333,8 @@ export function postmark(_options: PostmarkAdapterOptions = {}): BuiltInAdapter<
     provider: PROVIDER,
     channel: 'email',
     configSchema: postmarkConfigSchema,
+    // postmarkapp.com/developer: at most 50 recipients (To, Cc and Bcc) and 10 MB (counted after base64 encoding).
+    limits: { maxRecipients: 50, maxMessageBytes: 10_000_000 },
     webhook: postmarkWebhook,
     // The SDK is loaded before the attempt's timer starts (see `Adapter.load`).
     load: async () => {

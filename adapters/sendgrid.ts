@@ -310,6 +310,9 @@ export function sendgrid(_options: SendgridAdapterOptions = {}): BuiltInAdapter<
     provider: PROVIDER,
     channel: 'email',
     configSchema: sendgridConfigSchema,
+    // docs.sendgrid.com/api-reference/mail-send/limitations: under 30MB in all, at most 1000 recipients across every
+    // personalization's to, cc and bcc.
+    limits: { maxRecipients: 1000, maxMessageBytes: 30_000_000 },
     webhook: sendgridWebhook,
     // The SDK is loaded before the attempt's timer starts (see `Adapter.load`).
     load: async () => {

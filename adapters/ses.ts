@@ -384,6 +384,8 @@ export function ses(_options: SesAdapterOptions = {}): BuiltInAdapter<'ses'> {
     provider: PROVIDER,
     channel: 'email',
     configSchema: sesConfigSchema,
+    // docs.aws.amazon.com/ses/latest/dg/quotas.html: 50 recipients per message; 40 MB with the v2 API (after base64).
+    limits: { maxRecipients: 50, maxMessageBytes: 40_000_000 },
     webhook: sesWebhook,
     // The SDK is loaded before the attempt's timer starts (see `Adapter.load`). SigV4 never puts the secret key
     // on the wire, so there is no derived form to declare.

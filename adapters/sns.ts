@@ -265,6 +265,8 @@ export function sns(): BuiltInAdapter<'sns'> {
     provider: PROVIDER,
     channel: 'sms',
     configSchema: snsConfigSchema,
+    // aws.amazon.com/sns/faqs: "The total size limit for a single SMS publish action is 1600 bytes".
+    limits: { maxBodyBytes: 1600 },
     webhook: snsWebhook,
     // The SDK is loaded before the attempt's timer starts (see `Adapter.load`). SigV4 never puts the secret key
     // on the wire, so there is no derived form to declare.

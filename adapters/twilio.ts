@@ -354,6 +354,8 @@ export function twilio(): BuiltInAdapter<'twilio'> {
     provider: PROVIDER,
     channel: 'sms',
     configSchema: twilioConfigSchema,
+    // twilio.com/docs/api/errors/21617: the Messages resource takes a Body of up to 1,600 characters.
+    limits: { maxBodyCharacters: 1600 },
     webhook: twilioWebhook,
     // The SDK (a ~220 ms require) is loaded before the attempt's timer starts (see `Adapter.load`).
     load: async () => {

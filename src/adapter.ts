@@ -56,6 +56,26 @@ export interface SendReceipt {
 }
 
 /**
+ * What one provider documents that it takes in one message, beyond the message-wide limits every message is held to.
+ * A message over one of them skips this provider as a failed attempt (`PROVIDER_LIMIT_EXCEEDED`, provider-level) and
+ * the send goes on to the next; no request is made. Unset fields are not checked.
+ */
+export interface ProviderLimits {
+  /** Email: recipients in to, cc and bcc together. */
+  readonly maxRecipients?: number;
+  /**
+   * Email: bytes of the subject, text, html and attachments together, measured before any encoding (UTF-8 text,
+   * raw attachment bytes). Providers that count the encoded message (base64 grows attachments by a third) may
+   * still refuse a message just under this figure.
+   */
+  readonly maxMessageBytes?: number;
+  /** SMS: UTF-8 bytes of the body (Amazon SNS counts bytes, not characters). */
+  readonly maxBodyBytes?: number;
+  /** SMS: characters (UTF-16 code units, as the provider counts them) of the body. */
+  readonly maxBodyCharacters?: number;
+}
+
+/**
  * A provider adapter: a plain object that sends one message through one provider. Throw a {@link ProviderError}
  * to report a failure; anything else thrown counts as a provider-level `ADAPTER_ERROR`.
  *
@@ -77,6 +97,11 @@ export interface Adapter<
    * (fields wrapped in `secret()` are treated as credentials). Without one, any object is accepted.
    */
   readonly configSchema?: Schema;
+  /**
+   * The provider's documented limits on one message, checked by the dispatcher before each attempt: a message over
+   * one skips this provider (a failed `PROVIDER_LIMIT_EXCEEDED` attempt, no request made) and goes to the next.
+   */
+  readonly limits?: ProviderLimits;
   /** Sends one message; resolves with the provider's message id. */
   send(message: OutboundMessage<C>, ctx: SendContext<Config>): Promise<SendReceipt>;
   /**
@@ -129,6 +154,8 @@ export interface AdapterDefinition<C extends Channel, S extends z.ZodType, P ext
   provider: P;
   channel: C;
   configSchema: S;
+  /** The provider's documented limits on one message; see {@link Adapter.limits}. */
+  limits?: ProviderLimits;
   send(message: OutboundMessage<C>, ctx: SendContext<z.output<S>>): Promise<SendReceipt>;
   verify?(config: z.output<S>, ctx: AdapterCallContext): Promise<VerifyResult>;
   domains?(config: z.output<S>, ctx: AdapterCallContext): Promise<DomainStatus[]>;

@@ -18,6 +18,7 @@ import { type DispatcherEventName, type DispatcherEvents, Emitter, type SendEven
 import type { BreakerSnapshot, BreakerState, CircuitBreakerOptions } from './failover/breaker';
 import { sanitizeProviderError, toAttemptError } from './failover/classify';
 import { FailoverEngine, type RetryOptions } from './failover/engine';
+import { providerLimitError } from './failover/limits';
 import type { ProviderStats } from './failover/stats';
 import { withTimeout } from './failover/timeout';
 import { newIdempotencyKey } from './idempotency-key';
@@ -588,6 +589,9 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
     );
     try {
       const adapter = this.#core.catalog.adapterFor(record.provider);
+      // Over this provider's documented limits: skip it (no request) and let the engine try the next.
+      const overLimit = providerLimitError(adapter.limits, message, record.provider);
+      if (overLimit) throw overLimit;
       const { opened, revision } = this.#open(record);
       const configured =
         typeof opened.config.timeoutMs === 'number' ? opened.config.timeoutMs : this.#core.timeoutMs;

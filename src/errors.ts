@@ -52,6 +52,11 @@ export type ProviderErrorCode =
   | 'PROVIDER_REJECTED'
   | 'ADAPTER_MISSING'
   | 'ADAPTER_ERROR'
+  /**
+   * Not a call: the message is over a documented limit of this provider (an adapter's `limits`), so it was
+   * skipped and the next provider tried. Does not count against the provider's circuit breaker.
+   */
+  | 'PROVIDER_LIMIT_EXCEEDED'
   // message-level
   | 'RECIPIENT_INVALID'
   | 'RECIPIENT_SUPPRESSED'
@@ -72,6 +77,7 @@ const FAILURE_CLASS: Record<ProviderErrorCode, FailureClass> = {
   PROVIDER_REJECTED: 'provider',
   ADAPTER_MISSING: 'provider',
   ADAPTER_ERROR: 'provider',
+  PROVIDER_LIMIT_EXCEEDED: 'provider',
   RECIPIENT_INVALID: 'message',
   RECIPIENT_SUPPRESSED: 'message',
   MESSAGE_REJECTED: 'message',

@@ -9,6 +9,7 @@ export {
   defineAdapter,
   type Logger,
   loadOptional,
+  type ProviderLimits,
   type SendContext,
   type SendReceipt,
 } from './adapter';

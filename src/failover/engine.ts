@@ -141,7 +141,11 @@ export class FailoverEngine {
         // the retry machinery, so the common case, success, costs one await.
         const outcome = await runAttempt(candidate, Math.max(1, deadline - this.#now()), attempts.length + 1);
         this.#record(base, attempts, outcome.attempt);
-        this.#breakers?.record(projectId, candidate.id, outcome.error?.failureClass);
+        // A message over the provider's limits never reached it: that says nothing about its health. (Such a
+        // refusal is provider-level, so it never reaches the retries below.)
+        if (outcome.error?.code === 'PROVIDER_LIMIT_EXCEEDED')
+          this.#breakers?.release(projectId, candidate.id);
+        else this.#breakers?.record(projectId, candidate.id, outcome.error?.failureClass);
         error = outcome.error;
         if (
           error &&

@@ -6,11 +6,7 @@
  *
  * Run alone with `npx tsx bench/suppression.ts` (BENCH_SENDS, BENCH_ROUNDS, BENCH_WEBHOOKS tune it).
  */
-import { execFileSync } from 'node:child_process';
 import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   type AnyAdapter,
   Dispatcher,
@@ -26,6 +22,7 @@ import { ses } from '../adapters/ses';
 import { sns } from '../adapters/sns';
 import { termii } from '../adapters/termii';
 import { twilio } from '../adapters/twilio';
+import { snsCertificate } from '../test/webhooks/signing';
 import { type BenchReport, median, round, runIfMain, throughput } from './report';
 
 const SENDS = Number(process.env.BENCH_SENDS ?? 50_000);
@@ -138,43 +135,15 @@ async function sendThroughput(): Promise<BenchReport> {
   };
 }
 
-function certificate(): { pem: string; key: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'messagepipe-bench-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        join(dir, 'k'),
-        '-out',
-        join(dir, 'c'),
-        '-days',
-        '1',
-        '-subj',
-        '/CN=sns.amazonaws.com',
-      ],
-      { stdio: 'ignore' },
-    );
-    return { pem: readFileSync(join(dir, 'c'), 'utf8'), key: readFileSync(join(dir, 'k'), 'utf8') };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 async function webhookThroughput(): Promise<BenchReport> {
   const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const cert = certificate();
+  const cert = snsCertificate();
   const topic = 'arn:aws:sns:eu-west-1:123456789012:events';
   // Untyped: the provider names come from the table below.
   const pipe: Dispatcher = new Dispatcher({
     adapters: [sendgrid(), mailgun(), postmark(), ses(), twilio(), termii(), sns()],
     messageLog: false,
-    webhooks: { fetch: async () => new Response(cert.pem) },
+    webhooks: { fetch: async () => new Response(cert.certificatePem) },
   });
   const aws = {
     accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
@@ -221,7 +190,7 @@ async function webhookThroughput(): Promise<BenchReport> {
     const text = ['Message', 'MessageId', 'Timestamp', 'TopicArn', 'Type']
       .map((key) => `${key}\n${fields[key]}\n`)
       .join('');
-    fields.Signature = sign('sha256', Buffer.from(text), cert.key).toString('base64');
+    fields.Signature = sign('sha256', Buffer.from(text), cert.privateKey).toString('base64');
     return JSON.stringify(fields);
   };
   const requests: Record<string, (index: number) => Omit<WebhookInput, 'provider' | 'providerConfigId'>> = {

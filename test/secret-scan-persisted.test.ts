@@ -6,14 +6,23 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { Dispatcher, generateSecretKey, type SecretsOptions } from 'messagepipe';
+import {
+  type AnyAdapter,
+  Dispatcher,
+  generateSecretKey,
+  type OutboundMessage,
+  type SecretsOptions,
+} from 'messagepipe';
+import { smtp } from 'messagepipe/adapters/smtp';
 import pg from 'pg';
+import { SMTPServer } from 'smtp-server';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSendQueue, createSendWorker } from '../src/queue';
 import { migrate, PostgresProviderStore } from '../src/stores/postgres/index';
 import { recordingLogger, rejectionOf, toSendInput } from './adapters/conformance';
-import { type FakeHttpServer, startFakeHttpServer } from './adapters/fake-http-server';
-import { echo, expectNoLeak, leakPatterns, type Row, rows } from './adapters/hostile-rows';
+import { type FakeHttpServer, fakeSecret, startFakeHttpServer } from './adapters/fake-http-server';
+import { echo, expectNoLeak, leakPatterns, rows } from './adapters/hostile-rows';
+import { sampleEmail } from './adapters/sample-email';
 import { findPostgresBinaries, type PostgresCluster, startPostgres } from './postgres-cluster';
 import { dumpRedis } from './queue/redis-dump';
 import { type RedisServer, startRedis } from './queue/redis-server';
@@ -21,20 +30,77 @@ import { type RedisServer, startRedis } from './queue/redis-server';
 const secrets: SecretsOptions = { keys: { k1: generateSecretKey() }, activeKeyId: 'k1' };
 
 let fake: FakeHttpServer;
+/** An SMTP server that refuses every login with a 535 echoing the AUTH PLAIN string it was sent. */
+let smtpServer: SMTPServer;
+let smtpPort: number;
 
 beforeAll(async () => {
   fake = await startFakeHttpServer();
+  smtpServer = new SMTPServer({
+    logger: false,
+    disabledCommands: ['STARTTLS'],
+    allowInsecureAuth: true,
+    authMethods: ['PLAIN'],
+    onAuth(auth, _session, callback) {
+      const plain = Buffer.from(`\u0000${auth.username}\u0000${auth.password ?? ''}`).toString('base64');
+      callback(null, {
+        message: `5.7.8 ${'x'.repeat(60)} bad credentials: AUTH PLAIN ${plain} pass=${auth.password ?? ''}`,
+        responseCode: 535,
+      });
+    },
+  });
+  await new Promise<void>((resolve) => smtpServer.listen(0, '127.0.0.1', resolve));
+  smtpPort = (smtpServer.server.address() as { port: number }).port;
 });
 afterAll(async () => {
   await fake?.close();
+  await new Promise<void>((resolve) => (smtpServer ? smtpServer.close(() => resolve()) : resolve()));
 });
 afterEach(() => fake.reset());
 
-/** Routes the send and the credential check of `row` to the echoing peer. */
-function echoAll(row: Row): void {
-  fake.route(row.send.method, row.send.path, echo);
-  fake.route(row.verify.method, row.verify.path, echo);
+/** One provider facing a peer that echoes its credentials into the refusal. */
+interface Case {
+  provider: string;
+  create: () => AnyAdapter;
+  message: OutboundMessage;
+  /** Points the peer at its echo and returns the config to use. */
+  config: () => Record<string, unknown>;
+  patterns: (config: Record<string, unknown>) => string[];
 }
+
+const cases: Case[] = [
+  ...rows.map((row) => ({
+    provider: row.provider,
+    create: row.create,
+    message: row.message,
+    config: () => {
+      fake.route(row.send.method, row.send.path, echo);
+      fake.route(row.verify.method, row.verify.path, echo);
+      return row.config(fake.origin);
+    },
+    patterns: (config: Record<string, unknown>) => leakPatterns(row.secrets(config)),
+  })),
+  {
+    provider: 'smtp',
+    create: () => smtp(),
+    message: sampleEmail(),
+    config: () => ({
+      host: '127.0.0.1',
+      port: smtpPort,
+      secure: false,
+      // 14 characters: with the two NULs not a multiple of 3, so the PLAIN string does not contain base64(pass).
+      auth: { user: 'mail@acme.test', pass: fakeSecret('smtp-') },
+    }),
+    patterns: (config) => {
+      const { user, pass } = config.auth as { user: string; pass: string };
+      // AUTH PLAIN sends base64("\0" + user + "\0" + pass); AUTH LOGIN the base64 of the password alone.
+      return leakPatterns({
+        values: [pass],
+        derived: [Buffer.from(`\u0000${user}\u0000${pass}`).toString('base64')],
+      });
+    },
+  },
+];
 
 /** A promise's value or its rejection, whichever it settles with. */
 function settled<T>(promise: Promise<T>): Promise<unknown> {
@@ -76,11 +142,10 @@ describe.skipIf(!canRunPostgres)('the PostgreSQL store keeps no form of a secret
     return dump;
   }
 
-  it.each(rows)('$provider: after failed sends and failed credential checks', async (row) => {
+  it.each(cases)('$provider: after failed sends and failed credential checks', async (row) => {
     const tables = Object.keys(await rawRows());
     await pool.query(`TRUNCATE ${tables.map((name) => pg.escapeIdentifier(name)).join(', ')}`);
-    const config = row.config(fake.origin);
-    echoAll(row);
+    const config = row.config();
     const logger = recordingLogger();
     const store = new PostgresProviderStore({ pool });
     const pipe = new Dispatcher({
@@ -112,7 +177,7 @@ describe.skipIf(!canRunPostgres)('the PostgreSQL store keeps no form of a secret
       const providerRows = (dump.messagepipe_providers ?? []).join('\n');
       // The failed check was recorded, from the echoed answer: the scan looks at a reason that was written.
       expect(providerRows).toMatch(/"credential_reason":"[^"]+"/);
-      const patterns = leakPatterns(row, config);
+      const patterns = row.patterns(config);
       expectNoLeak([JSON.stringify(dump)], patterns); // the rows on their own, then what the caller saw
       expectNoLeak([sendError, verdict, addError, logger.lines], patterns);
     } finally {
@@ -135,11 +200,10 @@ describe('the queue keeps no form of a secret in Redis', () => {
     await redis?.stop();
   });
 
-  it.each(rows)(
+  it.each(cases)(
     '$provider: job data, outcome, failed reason and events of a send that failed',
     async (row) => {
-      const config = row.config(fake.origin);
-      echoAll(row);
+      const config = row.config();
       const connection = { host: redis.host, port: redis.port };
       const queueName = `scan-${randomUUID()}`;
       const logger = recordingLogger();
@@ -167,7 +231,7 @@ describe('the queue keeps no form of a secret in Redis', () => {
         expect(dump).toMatch(/x{40}/);
         expect(dump).toContain('[REDACTED]');
         expect(dump).toContain(`bull:${queueName}:events`);
-        const patterns = leakPatterns(row, config);
+        const patterns = row.patterns(config);
         expectNoLeak([dump, JSON.stringify(jobHash)], patterns); // Redis on its own, then what the caller saw
         expectNoLeak([outcome, await queue.deadLetters(), logger.lines], patterns);
       } finally {

@@ -304,7 +304,7 @@ describe.each(rows)('$provider never leaks a secret in any form', (row) => {
       expect(fake.requests.length).toBeGreaterThanOrEqual(3);
       expectNoLeak(
         [sendError, validation, stored, addError, events, logger.lines, pipe.stats()],
-        leakPatterns(row, config),
+        leakPatterns(row.secrets(config)),
       );
       // The answer was read (and scrubbed), not dropped: the error names what was echoed.
       expect(inspect(sendError, { depth: 10 })).toMatch(/\[REDACTED\]|401/);

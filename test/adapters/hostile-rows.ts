@@ -203,8 +203,7 @@ export const rows: Row[] = [
  * The strings to look for: each secret raw, URL-encoded and JSON-escaped, each derived form (the base64 of
  * Basic credentials) raw and unpadded, and any 12-character piece of a raw secret (what a cut would leave).
  */
-export function leakPatterns(row: Row, config: Record<string, unknown>): string[] {
-  const { values, derived } = row.secrets(config);
+export function leakPatterns({ values, derived }: { values: string[]; derived: string[] }): string[] {
   const patterns = new Set<string>();
   for (const value of values) {
     patterns.add(value);

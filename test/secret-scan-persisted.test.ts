@@ -2,7 +2,9 @@
  * Secrets in every form (raw, URL-encoded, JSON-escaped, base64, and each adapter's derived wire forms such as
  * Basic credentials) must not reach what outlives a send: the rows of the PostgreSQL store (the credential reason
  * is kept outside the sealed column) and the BullMQ job data in Redis (a failed job is kept for 7 days). Every
- * HTTP adapter meets a provider that echoes the request, Authorization header included, into its error answer.
+ * HTTP adapter meets a provider that echoes the request, Authorization header included, into its error answer;
+ * the SMTP adapter meets a server that echoes the AUTH PLAIN string in its 535. Errors are scanned through
+ * `util.inspect(…, { depth: 10 })` (see `expectNoLeak`), so their causes are read too.
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';

@@ -127,9 +127,14 @@ describe.each(rows)('$provider against a hostile peer', (row) => {
       for (const call of calls) {
         const outcome = await call;
         // Either refused outright, or an invalid verdict whose reason is the refusal.
-        const text = isProviderError(outcome)
-          ? (expect(outcome.code).toBe('PROVIDER_REJECTED'), outcome.message)
-          : (expect(outcome).toMatchObject({ valid: false }), (outcome as { reason: string }).reason);
+        let text: string;
+        if (isProviderError(outcome)) {
+          expect(outcome.code).toBe('PROVIDER_REJECTED');
+          text = outcome.message;
+        } else {
+          expect(outcome).toMatchObject({ valid: false });
+          text = (outcome as { reason: string }).reason;
+        }
         expect(text).toContain(elsewhere.origin);
         expect(text).not.toMatch(/collect|stolen/);
       }

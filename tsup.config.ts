@@ -14,12 +14,13 @@ export const adapterNames = [
 ] as const;
 
 /**
- * Runtime dependencies published only as ES modules (p-retry 7 and its own dependency is-network-error). The
+ * Dependencies published only as ES modules: p-retry 7 and its own dependency is-network-error, and jose 6 (the
+ * optional peer of `messagepipe/http`'s JWT auth). The
  * CommonJS build carries a copy of them, so `require('messagepipe')` never has to `require()` an ES module: that
  * fails with ERR_REQUIRE_ESM where require(esm) is missing (Node < 20.19, Jest's default mode), and where it exists
  * the default import arrives as the module object, not the function. The ESM build keeps them external.
  */
-export const esmOnlyDependencies = ['p-retry', 'is-network-error'];
+export const esmOnlyDependencies = ['p-retry', 'is-network-error', 'jose'];
 
 const shared: Options = {
   entry: {

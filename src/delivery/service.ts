@@ -112,10 +112,23 @@ export class DeliveryService {
       correlationId: correlationIdOf(result.messageId),
       idempotencyKey: result.idempotencyKey,
       recipients: screened.recipients,
-      sentAt: new Date().toISOString(),
+      sentAt: isoNow(),
     };
     if (screened.suppressed) record.suppressed = screened.suppressed;
     if (screened.suppressionIgnored) record.suppressionIgnored = screened.suppressionIgnored;
+    // The built-in memory log takes the record as it is, at once: no copy, no promise, nothing pending.
+    const owned = (this.store as { recordOwnedSend?: (record: SentMessageRecord) => void }).recordOwnedSend;
+    if (owned) {
+      try {
+        owned.call(this.store, record);
+      } catch (error) {
+        this.#logger.warn('Recording a send in the message log failed', {
+          providerConfigId: result.providerConfigId,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+      return;
+    }
     const pending = this.#pending;
     const write: Promise<void> = this.store.recordSend(record).then(
       () => {
@@ -251,4 +264,17 @@ function suppressedError(issues: { path: (string | number)[]; message: string }[
     'The recipient is on the suppression list (no provider was called); pass { ignoreSuppression: true } to send anyway',
     { issues },
   );
+}
+
+let lastMs = 0;
+let lastIso = '';
+
+/** The current time as ISO 8601, formatted once per millisecond (sends come many to the millisecond). */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
 }

@@ -148,10 +148,18 @@ export class InMemoryMessageLog implements MessageLogStore {
   }
 
   async recordSend(record: SentMessageRecord): Promise<void> {
+    this.recordOwnedSend(cloneData(record));
+  }
+
+  /**
+   * @internal `recordSend` for a record nobody else holds (the dispatcher's own, built for this call): kept as it
+   * is, synchronously, so the send path pays for no copy and no promise.
+   */
+  recordOwnedSend(record: SentMessageRecord): void {
     const key = sendKey(record.projectId, record.provider, record.correlationId);
     if (this.#sends.has(key)) return;
     if (this.#sends.size >= this.#maxMessages) this.#evictOldest();
-    this.#sends.set(key, cloneData(record));
+    this.#sends.set(key, record);
     const byKey = `${record.projectId}\u0000${record.idempotencyKey}`;
     addTo(this.#byIdempotencyKey, byKey, key);
     addTo(this.#byCorrelationId, `${record.projectId}\u0000${record.correlationId}`, key);

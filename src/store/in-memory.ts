@@ -66,6 +66,11 @@ export class InMemoryProviderStore implements ProviderStore, MessageLogStore {
     return this.#log.recordSend(record);
   }
 
+  /** @internal See `InMemoryMessageLog.recordOwnedSend`. */
+  recordOwnedSend(record: SentMessageRecord): void {
+    this.#log.recordOwnedSend(record);
+  }
+
   findSend(projectId: string, query: SentMessageQuery): Promise<SentMessageRecord | undefined> {
     return this.#log.findSend(projectId, query);
   }

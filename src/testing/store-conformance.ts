@@ -102,17 +102,6 @@ export function sampleRecord(overrides: Partial<StoredProviderRecord> = {}): Sto
 export function providerStoreConformance<S extends ProviderStore>(
   options: StoreConformanceOptions<S>,
 ): ConformanceCase[] {
-  const withStore =
-    (body: (store: ProviderStore) => Promise<void>): (() => Promise<void>) =>
-    async () => {
-      const store = await options.create();
-      try {
-        await body(store);
-      } finally {
-        await options.destroy?.(store);
-      }
-    };
-
   const cases: Array<[string, (store: ProviderStore) => Promise<void>]> = [
     [
       'returns an inserted record unchanged',
@@ -545,7 +534,25 @@ export function providerStoreConformance<S extends ProviderStore>(
     ],
   ];
 
-  return cases.map(([name, body]) => ({ name, run: withStore(body) }));
+  return toCases(options, cases);
+}
+
+/** Each case runs on a fresh store from `create`, handed to `destroy` afterwards whatever the outcome. */
+function toCases<S>(
+  options: { create: () => S | Promise<S>; destroy?: (store: S) => void | Promise<void> },
+  cases: Array<[string, (store: S) => Promise<void>]>,
+): ConformanceCase[] {
+  return cases.map(([name, body]) => ({
+    name,
+    run: async () => {
+      const store = await options.create();
+      try {
+        await body(store);
+      } finally {
+        await options.destroy?.(store);
+      }
+    },
+  }));
 }
 
 /** Options of {@link messageLogStoreConformance}. */
@@ -620,17 +627,6 @@ function sampleSuppression(overrides: Partial<SuppressionRecord> = {}): Suppress
  * ```
  */
 export function messageLogStoreConformance(options: MessageLogConformanceOptions): ConformanceCase[] {
-  const withStore =
-    (body: (store: MessageLogStore) => Promise<void>): (() => Promise<void>) =>
-    async () => {
-      const store = await options.create();
-      try {
-        await body(store);
-      } finally {
-        await options.destroy?.(store);
-      }
-    };
-
   const cases: Array<[string, (store: MessageLogStore) => Promise<void>]> = [
     [
       'message log: finds a send by idempotency key and by correlation id, within its project only',
@@ -796,5 +792,5 @@ export function messageLogStoreConformance(options: MessageLogConformanceOptions
     ],
   ];
 
-  return cases.map(([name, body]) => ({ name, run: withStore(body) }));
+  return toCases(options, cases);
 }

@@ -20,7 +20,7 @@ import { sanitizeProviderError, toAttemptError } from './failover/classify';
 import { FailoverEngine, type RetryOptions } from './failover/engine';
 import { providerLimitError } from './failover/limits';
 import type { ProviderStats } from './failover/stats';
-import { withTimeout } from './failover/timeout';
+import { DeadlineTimers, withTimeout } from './failover/timeout';
 import { newIdempotencyKey } from './idempotency-key';
 import {
   type AddProviderInput,
@@ -189,6 +189,8 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
   readonly suppressions: SuppressionsApi;
 
   readonly #core: DispatcherCore;
+  /** Every attempt's timeout, on one timer. */
+  readonly #attemptTimers = new DeadlineTimers<AttemptCall>(AttemptCall.onDeadline);
   readonly #events: Emitter<DispatcherEvents>;
   readonly #engine: FailoverEngine;
   readonly #tracing: Tracing | undefined;
@@ -586,6 +588,7 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
       span,
       this.#events,
       this.#core,
+      this.#attemptTimers,
     );
     try {
       const adapter = this.#core.catalog.adapterFor(record.provider);
@@ -648,7 +651,9 @@ class AttemptCall implements SendContext<unknown> {
   readonly #base: SendEventBase;
   #secrets: readonly string[] = NO_SECRETS;
   #controller: AbortController | undefined = undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  readonly #timers: DeadlineTimers<AttemptCall>;
+  /** On {@link #timers} until the attempt settles or times out. */
+  #scheduled = false;
   #onParentAbort: (() => void) | undefined = undefined;
   /** The timeout, once it fired while the adapter held the signal: the adapter may still answer this turn. */
   #timedOut: ProviderError | undefined = undefined;
@@ -667,8 +672,10 @@ class AttemptCall implements SendContext<unknown> {
     span: SendSpan | undefined,
     events: Emitter<DispatcherEvents>,
     core: DispatcherCore,
+    timers: DeadlineTimers<AttemptCall>,
   ) {
     this.#record = record;
+    this.#timers = timers;
     this.#base = base;
     this.projectId = base.projectId;
     this.providerConfigId = record.id;
@@ -713,7 +720,8 @@ class AttemptCall implements SendContext<unknown> {
       this.#resolve = resolve;
       this.#reject = reject;
     });
-    this.#timer = setTimeout(AttemptCall.#onTimeout, timeoutMs, this);
+    this.#timers.add(this, Date.now() + timeoutMs);
+    this.#scheduled = true;
     if (parent) {
       this.#onParentAbort = () => this.#abort();
       parent.addEventListener('abort', this.#onParentAbort, { once: true });
@@ -739,9 +747,11 @@ class AttemptCall implements SendContext<unknown> {
     return Promise.resolve(this.#failure(thrown));
   }
 
-  static #onTimeout(call: AttemptCall): void {
+  /** What the dispatcher's {@link DeadlineTimers} call when an attempt's time is up. */
+  static readonly onDeadline = (call: AttemptCall): void => {
+    call.#scheduled = false;
     call.#onTimer();
-  }
+  };
 
   static #onGrace(call: AttemptCall): void {
     if (!call.#settled) call.#settle(call.#failure(call.#timedOut));
@@ -758,7 +768,6 @@ class AttemptCall implements SendContext<unknown> {
         ambiguous: true,
       },
     );
-    this.#timer = undefined;
     this.#aborted = true;
     this.#abortReason = timeout;
     if (this.#controller) {
@@ -833,8 +842,10 @@ class AttemptCall implements SendContext<unknown> {
   }
 
   #release(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    if (this.#scheduled) {
+      this.#scheduled = false;
+      this.#timers.delete(this);
+    }
     if (this.#onParentAbort) this.#parent?.removeEventListener('abort', this.#onParentAbort);
   }
 

@@ -83,3 +83,67 @@ export function withTimeout<T>(
     );
   });
 }
+
+/**
+ * Many deadlines on one Node timer. A send path that arms and clears a `setTimeout` per attempt pays for a timer
+ * object, a timer-list insert and an unenroll every time, although almost no attempt ever times out. Here an attempt
+ * costs a map insert and delete; the single timer is armed for the earliest deadline and, when it fires early
+ * (that entry settled in time), re-armed for the earliest one left. The work is bounded by the entries in flight,
+ * never by the sends made.
+ *
+ * Deadlines are `Date.now()` times, so fake timers move them too. The timer holds the process open only while an
+ * entry is waiting, as a timer per attempt would.
+ */
+export class DeadlineTimers<T> {
+  readonly #deadlines = new Map<T, number>();
+  readonly #onDeadline: (entry: T) => void;
+  #timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** When the timer fires; `Infinity` when it is not armed. */
+  #armedFor = Number.POSITIVE_INFINITY;
+
+  /** @param onDeadline called once for an entry whose deadline passed before it was deleted. */
+  constructor(onDeadline: (entry: T) => void) {
+    this.#onDeadline = onDeadline;
+  }
+
+  add(entry: T, deadline: number): void {
+    const deadlines = this.#deadlines;
+    deadlines.set(entry, deadline);
+    if (deadline < this.#armedFor) this.#arm(deadline);
+    else if (deadlines.size === 1) this.#timer?.ref();
+  }
+
+  delete(entry: T): void {
+    const deadlines = this.#deadlines;
+    if (deadlines.delete(entry) && deadlines.size === 0) this.#timer?.unref();
+  }
+
+  /** Entries waiting. */
+  get size(): number {
+    return this.#deadlines.size;
+  }
+
+  #arm(deadline: number): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#armedFor = deadline;
+    this.#timer = setTimeout(this.#fire, Math.max(1, deadline - Date.now()));
+  }
+
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    this.#armedFor = Number.POSITIVE_INFINITY;
+    const deadlines = this.#deadlines;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [entry, deadline] of deadlines) {
+      if (deadline <= now) {
+        deadlines.delete(entry);
+        this.#onDeadline(entry);
+      } else if (deadline < next) {
+        next = deadline;
+      }
+    }
+    // A callback may have added entries (a map iterates over additions too) or removed some.
+    if (deadlines.size > 0 && next < this.#armedFor) this.#arm(next);
+  };
+}

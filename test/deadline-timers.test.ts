@@ -1,0 +1,96 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DeadlineTimers } from '../src/failover/timeout';
+
+describe('DeadlineTimers: many deadlines on one timer', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('fires each entry once its deadline passes, in any order of insertion, and never a deleted one', () => {
+    const fired: string[] = [];
+    const timers = new DeadlineTimers<string>((entry) => fired.push(`${entry}@${Date.now()}`));
+    const start = Date.now();
+    timers.add('late', start + 300);
+    timers.add('early', start + 100);
+    timers.add('deleted', start + 50);
+    timers.add('middle', start + 200);
+    timers.delete('deleted');
+    vi.advanceTimersByTime(99);
+    expect(fired).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(fired).toEqual([`early@${start + 100}`]);
+    vi.advanceTimersByTime(200);
+    expect(fired).toEqual([`early@${start + 100}`, `middle@${start + 200}`, `late@${start + 300}`]);
+    expect(timers.size).toBe(0);
+  });
+
+  it('re-arms for the earliest entry left when the one it was armed for is deleted', () => {
+    const fired: number[] = [];
+    const timers = new DeadlineTimers<number>((entry) => fired.push(entry));
+    const start = Date.now();
+    timers.add(1, start + 100);
+    timers.add(2, start + 1000);
+    timers.delete(1);
+    vi.advanceTimersByTime(999);
+    expect(fired).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(fired).toEqual([2]);
+  });
+
+  it('keeps one entry per attempt in flight, however many have come and gone', () => {
+    const timers = new DeadlineTimers<object>(() => {
+      throw new Error('no entry should time out');
+    });
+    for (let index = 0; index < 10_000; index++) {
+      const entry = {};
+      timers.add(entry, Date.now() + 15_000);
+      timers.delete(entry);
+    }
+    expect(timers.size).toBe(0);
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(20_000);
+  });
+
+  it('lets a callback add entries while the timer fires', () => {
+    const fired: string[] = [];
+    const timers: DeadlineTimers<string> = new DeadlineTimers<string>((entry) => {
+      fired.push(entry);
+      if (entry === 'first') timers.add('follow-up', Date.now() + 10);
+    });
+    timers.add('first', Date.now() + 10);
+    vi.advanceTimersByTime(10);
+    expect(fired).toEqual(['first']);
+    vi.advanceTimersByTime(10);
+    expect(fired).toEqual(['first', 'follow-up']);
+  });
+});
+
+describe('the shared attempt timer and the process lifetime', () => {
+  it('does not keep a process alive once its sends are done (the attempt timeout is 15 s)', async () => {
+    const script = `
+      import { Dispatcher } from 'messagepipe';
+      import { createMockAdapter } from 'messagepipe/testing';
+      const pipe = new Dispatcher({ adapters: [createMockAdapter({ provider: 'mock', channel: 'email' })] });
+      await pipe.senders.set({ projectId: 'p', channel: 'email', senderEmail: 'noreply@acme.test' });
+      await pipe.providers.add({ projectId: 'p', channel: 'email', provider: 'mock', name: 'mock', config: {} });
+      const result = await pipe.send({ projectId: 'p', channel: 'email', to: 'ann@example.test', subject: 'Hi', text: 'x' });
+      console.log(result.provider, Date.now());
+    `;
+    const started = Date.now();
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '--eval', script],
+      { cwd: new URL('..', import.meta.url), timeout: 12_000 },
+    );
+    const [provider, sentAt] = stdout.trim().split(' ');
+    expect(provider).toBe('mock');
+    // The child exits right after its send; with the timer holding it open it would wait out the 15 s timeout.
+    expect(Date.now() - Number(sentAt)).toBeLessThan(5_000);
+    expect(Date.now() - started).toBeLessThan(12_000);
+  }, 20_000);
+});

@@ -10,7 +10,7 @@ import type { Channel } from '../types';
  */
 export function normaliseRecipient(channel: Channel, value: string): string {
   const trimmed = value.trim();
-  if (channel === 'email') return trimmed.replace(/^<(.*)>$/, '$1').toLowerCase();
+  if (channel === 'email') return unbracket(trimmed).toLowerCase();
   const compact = trimmed.replace(/[\s\-().]/g, '');
   if (compact.startsWith('+')) return compact;
   if (compact.startsWith('00')) return `+${compact.slice(2)}`;
@@ -19,7 +19,21 @@ export function normaliseRecipient(channel: Channel, value: string): string {
 
 /** A provider message id as events name it: Mailgun's send answer wraps it in `<>`, its events do not. */
 export function correlationIdOf(messageId: string): string {
-  return messageId.trim().replace(/^<(.*)>$/, '$1');
+  return unbracket(messageId.trim());
+}
+
+const LINE_TERMINATOR = /[\n\r\u2028\u2029]/;
+
+/**
+ * `value.replace(/^<(.*)>$/, '$1')` without the regular expression, which every send paid for twice (its
+ * recipient and its message id) although almost no value is bracketed.
+ */
+function unbracket(value: string): string {
+  const last = value.length - 1;
+  if (last < 1 || value.charCodeAt(0) !== 0x3c || value.charCodeAt(last) !== 0x3e) return value;
+  const inner = value.slice(1, last);
+  // `.` stops at line terminators: a bracketed value that holds one is left as it is, as the expression did.
+  return LINE_TERMINATOR.test(inner) ? value : inner;
 }
 
 /**

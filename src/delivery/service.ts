@@ -205,21 +205,30 @@ interface Recipients {
   all: string[];
   /** Per list, for email: the normalised form of each address, by position. */
   to: string[];
-  cc: string[];
-  bcc: string[];
+  cc: readonly string[];
+  bcc: readonly string[];
 }
 
 function recipientsOf(message: OutboundMessage): Recipients {
   if (message.channel === 'sms') {
     const to = [normaliseRecipient('sms', message.to)];
-    return { all: to, to, cc: [], bcc: [] };
+    return { all: to, to, cc: NONE, bcc: NONE };
   }
-  const normalised = (list: EmailAddress[]) =>
-    list.map((address) => normaliseRecipient('email', address.email));
-  const to = normalised(message.to);
-  const cc = message.cc.length > 0 ? normalised(message.cc) : [];
-  const bcc = message.bcc.length > 0 ? normalised(message.bcc) : [];
+  const to = normalisedEmails(message.to);
+  const cc = message.cc.length > 0 ? normalisedEmails(message.cc) : NONE;
+  const bcc = message.bcc.length > 0 ? normalisedEmails(message.bcc) : NONE;
   return { all: cc.length + bcc.length > 0 ? [...to, ...cc, ...bcc] : to, to, cc, bcc };
+}
+
+/** Shared by every message without copies: nothing ever writes to it. */
+const NONE: readonly string[] = Object.freeze([]);
+
+function normalisedEmails(list: readonly EmailAddress[]): string[] {
+  const normalised = new Array<string>(list.length);
+  for (let index = 0; index < list.length; index++) {
+    normalised[index] = normaliseRecipient('email', list[index]!.email);
+  }
+  return normalised;
 }
 
 function decide(
@@ -235,7 +244,7 @@ function decide(
   if (message.channel === 'sms') {
     throw suppressedError([{ path: ['to'], message: 'The recipient is on the suppression list' }]);
   }
-  const keep = (list: EmailAddress[], keys: string[]) =>
+  const keep = (list: EmailAddress[], keys: readonly string[]) =>
     list.filter((_, index) => !suppressed.has(keys[index]!));
   const kept = {
     to: keep(message.to, parts.to),

@@ -134,10 +134,13 @@ function compare(a: string, b: string): number {
  */
 export class InMemoryMessageLog implements MessageLogStore {
   readonly #maxMessages: number;
-  /** project → correlation id → sends (one per provider). */
-  readonly #sends = new Map<string, SentMessageRecord>();
-  readonly #byIdempotencyKey = new Map<string, string[]>();
-  readonly #byCorrelationId = new Map<string, string[]>();
+  /** project + correlation id → its send (or sends: one per provider). */
+  readonly #byCorrelationId = new Map<string, Indexed>();
+  /** project + idempotency key → its send (or sends: one per provider that accepted it). */
+  readonly #byIdempotencyKey = new Map<string, Indexed>();
+  /** Every send kept, oldest first from `#oldest` on: a ring of `maxMessages` slots. */
+  readonly #ring: SentMessageRecord[] = [];
+  #oldest = 0;
   /** project + correlation id → event id → event. */
   readonly #events = new Map<string, Map<string, DeliveryEvent>>();
   /** project + channel → recipient → entry. */
@@ -156,28 +159,33 @@ export class InMemoryMessageLog implements MessageLogStore {
    * is, synchronously, so the send path pays for no copy and no promise.
    */
   recordOwnedSend(record: SentMessageRecord): void {
-    const key = sendKey(record.projectId, record.provider, record.correlationId);
-    if (this.#sends.has(key)) return;
-    if (this.#sends.size >= this.#maxMessages) this.#evictOldest();
-    this.#sends.set(key, record);
-    const byKey = `${record.projectId}\u0000${record.idempotencyKey}`;
-    addTo(this.#byIdempotencyKey, byKey, key);
-    addTo(this.#byCorrelationId, `${record.projectId}\u0000${record.correlationId}`, key);
+    const correlationKey = `${record.projectId}\u0000${record.correlationId}`;
+    const known = this.#byCorrelationId.get(correlationKey);
+    if (known && find(known, (other) => other.provider === record.provider)) return;
+    const ring = this.#ring;
+    if (ring.length < this.#maxMessages) {
+      ring.push(record);
+    } else {
+      this.#forget(ring[this.#oldest]!);
+      ring[this.#oldest] = record;
+      this.#oldest = (this.#oldest + 1) % ring.length;
+    }
+    // Read again: the send just evicted may have shared the key.
+    addTo(this.#byCorrelationId, correlationKey, record);
+    addTo(this.#byIdempotencyKey, `${record.projectId}\u0000${record.idempotencyKey}`, record);
   }
 
   async findSend(projectId: string, query: SentMessageQuery): Promise<SentMessageRecord | undefined> {
     if ('idempotencyKey' in query) {
-      const keys = this.#byIdempotencyKey.get(`${projectId}\u0000${query.idempotencyKey}`) ?? [];
-      const found = keys.map((key) => this.#sends.get(key)).filter((record) => record !== undefined);
-      const latest = found.sort((a, b) => compare(a.sentAt, b.sentAt)).at(-1);
+      const found = this.#byIdempotencyKey.get(`${projectId}\u0000${query.idempotencyKey}`);
+      if (!found) return undefined;
+      const latest = [...listOf(found)].sort((a, b) => compare(a.sentAt, b.sentAt)).at(-1);
       return latest && cloneData(latest);
     }
-    for (const key of this.#byCorrelationId.get(`${projectId}\u0000${query.correlationId}`) ?? []) {
-      const record = this.#sends.get(key);
-      if (record && (query.provider === undefined || record.provider === query.provider))
-        return cloneData(record);
-    }
-    return undefined;
+    const found = this.#byCorrelationId.get(`${projectId}\u0000${query.correlationId}`);
+    const record =
+      found && find(found, (other) => query.provider === undefined || other.provider === query.provider);
+    return record && cloneData(record);
   }
 
   async recordEvent(event: DeliveryEvent): Promise<boolean> {
@@ -267,28 +275,37 @@ export class InMemoryMessageLog implements MessageLogStore {
     return recipients;
   }
 
-  #evictOldest(): void {
-    const oldest = this.#sends.entries().next();
-    if (oldest.done) return;
-    const [key, record] = oldest.value;
-    this.#sends.delete(key);
-    removeFrom(this.#byIdempotencyKey, `${record.projectId}\u0000${record.idempotencyKey}`, key);
-    removeFrom(this.#byCorrelationId, `${record.projectId}\u0000${record.correlationId}`, key);
+  /** Takes an evicted send out of both indexes. */
+  #forget(record: SentMessageRecord): void {
+    removeFrom(this.#byCorrelationId, `${record.projectId}\u0000${record.correlationId}`, record);
+    removeFrom(this.#byIdempotencyKey, `${record.projectId}\u0000${record.idempotencyKey}`, record);
   }
 }
 
-function addTo(index: Map<string, string[]>, indexKey: string, key: string): void {
-  const keys = index.get(indexKey);
-  if (keys) keys.push(key);
-  else index.set(indexKey, [key]);
+/** One send, or several under one key: most keys have one, and a bare record saves an array per send. */
+type Indexed = SentMessageRecord | SentMessageRecord[];
+
+function listOf(indexed: Indexed): readonly SentMessageRecord[] {
+  return Array.isArray(indexed) ? indexed : [indexed];
 }
 
-function removeFrom(index: Map<string, string[]>, indexKey: string, key: string): void {
-  const keys = index.get(indexKey)?.filter((candidate) => candidate !== key) ?? [];
-  if (keys.length === 0) index.delete(indexKey);
-  else index.set(indexKey, keys);
+function find(
+  indexed: Indexed,
+  matches: (record: SentMessageRecord) => boolean,
+): SentMessageRecord | undefined {
+  if (!Array.isArray(indexed)) return matches(indexed) ? indexed : undefined;
+  return indexed.find(matches);
 }
 
-function sendKey(projectId: string, provider: string, correlationId: string): string {
-  return `${projectId}\u0000${provider}\u0000${correlationId}`;
+function addTo(index: Map<string, Indexed>, key: string, record: SentMessageRecord): void {
+  const known = index.get(key);
+  index.set(key, known ? [...listOf(known), record] : record);
+}
+
+function removeFrom(index: Map<string, Indexed>, key: string, record: SentMessageRecord): void {
+  const known = index.get(key);
+  if (!known) return;
+  const left = listOf(known).filter((other) => other !== record);
+  if (left.length === 0) index.delete(key);
+  else index.set(key, left.length === 1 ? left[0]! : left);
 }

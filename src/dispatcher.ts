@@ -338,17 +338,28 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
     const signal = options?.signal;
     if (signal?.aborted) throw abortedError(signal);
     // The deadline starts now: a store that stalls spends the send's budget, never more.
-    const deadline = this.#engine.deadlineFromNow();
+    const startedAt = this.#engine.now();
+    const deadline = this.#engine.deadlineFrom(startedAt);
+    // Whether `startedAt` is still the time: nothing awaited since (the clock is read as rarely as possible).
+    let current = true;
     // A plain value when the store has both reads at hand (frozen snapshots), else a bounded promise.
     let read = this.#readStore(projectId, channel, deadline, signal);
-    if (isPromise(read)) read = await read;
+    if (isPromise(read)) {
+      read = await read;
+      current = false;
+    }
     const [sender, records] = read;
     const prepared = draft ? finishEmail(draft, sender, innerFrozen) : finishSms(sms!, sender);
     let screened: ScreenedMessage | undefined;
     if (this.#delivery) {
       const screening = this.#delivery.screen(projectId, prepared, options?.ignoreSuppression === true);
       // Not awaited when already answered (a cached list): an await would cost every send a tick.
-      screened = screening instanceof Promise ? await screening : screening;
+      if (screening instanceof Promise) {
+        screened = await screening;
+        current = false;
+      } else {
+        screened = screening;
+      }
     }
     const message = screened ? screened.message : prepared;
     const candidates = this.#candidatesOf(records);
@@ -361,8 +372,11 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
     const base: SendEventBase = { projectId, channel, idempotencyKey };
 
     // Not `await this.#tracing?.…`: awaiting undefined would still cost every untraced send a tick.
-    const span =
-      this.#tracing && !this.#tracing.unavailable ? await this.#tracing.startSend(base) : undefined;
+    let span: SendSpan | undefined;
+    if (this.#tracing && !this.#tracing.unavailable) {
+      span = await this.#tracing.startSend(base);
+      current = false;
+    }
     let outcome: Awaited<ReturnType<FailoverEngine['run']>>;
     try {
       outcome = await this.#engine.run(
@@ -372,6 +386,7 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
           this.#attempt(record, message, base, attemptNumber, budgetMs, signal, span),
         signal,
         deadline,
+        current ? startedAt : undefined,
       );
     } catch (error) {
       span?.end(undefined, error);
@@ -602,13 +617,21 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
         // Loading the SDK is not provider time: it happens before the attempt's timer starts (within the send's).
         return loadAdapter(adapter, signal).then(
           () => {
-            const left = budgetMs - (performance.now() - started);
-            return call.run(adapter, message, opened, revision, Math.max(1, Math.min(configured, left)));
+            const loaded = performance.now();
+            const left = budgetMs - (loaded - started);
+            return call.run(
+              adapter,
+              message,
+              opened,
+              revision,
+              Math.max(1, Math.min(configured, left)),
+              loaded,
+            );
           },
           (thrown: unknown) => call.fail(thrown),
         );
       }
-      return call.run(adapter, message, opened, revision, Math.min(configured, budgetMs));
+      return call.run(adapter, message, opened, revision, Math.min(configured, budgetMs), started);
     } catch (thrown) {
       return call.fail(thrown);
     }
@@ -702,13 +725,17 @@ class AttemptCall implements SendContext<unknown> {
     return this.#controller.signal;
   }
 
-  /** Calls the adapter under the attempt's timeout and the caller's signal. */
+  /**
+   * Calls the adapter under the attempt's timeout and the caller's signal; the timeout runs from `timerStart`
+   * (a `performance.now()` time: the attempt's start, or when its SDK had loaded).
+   */
   run(
     adapter: AnyAdapter,
     message: OutboundMessage,
     opened: OpenedConfig,
     revision: string,
     timeoutMs: number,
+    timerStart: number,
   ): Promise<AttemptOutcome> {
     this.config = opened.config;
     this.configRevision = revision;
@@ -720,7 +747,7 @@ class AttemptCall implements SendContext<unknown> {
       this.#resolve = resolve;
       this.#reject = reject;
     });
-    this.#timers.add(this, Date.now() + timeoutMs);
+    this.#timers.add(this, timerStart + timeoutMs);
     this.#scheduled = true;
     if (parent) {
       this.#onParentAbort = () => this.#abort();

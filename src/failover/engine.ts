@@ -97,6 +97,16 @@ export class FailoverEngine {
     return this.#now() + this.#policy.sendTimeoutMs;
   }
 
+  /** The engine's clock (epoch ms). */
+  now(): number {
+    return this.#now();
+  }
+
+  /** The deadline of a send that started at `startedAt`, an engine clock reading. */
+  deadlineFrom(startedAt: number): number {
+    return startedAt + this.#policy.sendTimeoutMs;
+  }
+
   /** Time left until `deadline`, in ms. */
   remaining(deadline: number): number {
     return deadline - this.#now();
@@ -104,7 +114,8 @@ export class FailoverEngine {
 
   /**
    * Runs a send through its candidates. `deadline` is when the send started plus `sendTimeoutMs`, so whatever
-   * the send awaited before (store reads) counts against it too.
+   * the send awaited before (store reads) counts against it too. `clock`, when given, is a clock reading that is
+   * still current (nothing was awaited since): the first attempt's budget is taken from it, not from a new reading.
    */
   async run<C extends EngineCandidate>(
     base: SendEventBase,
@@ -112,6 +123,7 @@ export class FailoverEngine {
     runAttempt: AttemptRunner<C>,
     signal: AbortSignal | undefined,
     deadline: number = this.deadlineFromNow(),
+    clock?: number,
   ): Promise<EngineOutcome<C>> {
     // Every candidate belongs to the send's project: breakers and stats are kept per (project, id).
     const { projectId } = base;
@@ -139,7 +151,9 @@ export class FailoverEngine {
       try {
         // The first try is awaited here (a rejection means the caller aborted); only a retryable failure enters
         // the retry machinery, so the common case, success, costs one await.
-        const outcome = await runAttempt(candidate, Math.max(1, deadline - this.#now()), attempts.length + 1);
+        const now = clock ?? this.#now();
+        clock = undefined;
+        const outcome = await runAttempt(candidate, Math.max(1, deadline - now), attempts.length + 1);
         this.#record(base, attempts, outcome.attempt);
         // A message over the provider's limits never reached it: that says nothing about its health. (Such a
         // refusal is provider-level, so it never reaches the retries below.)

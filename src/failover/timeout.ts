@@ -91,8 +91,9 @@ export function withTimeout<T>(
  * (that entry settled in time), re-armed for the earliest one left. The work is bounded by the entries in flight,
  * never by the sends made.
  *
- * Deadlines are `Date.now()` times, so fake timers move them too. The timer holds the process open only while an
- * entry is waiting, as a timer per attempt would.
+ * Deadlines are `performance.now()` times: the monotonic clock the attempt already reads for its duration, so
+ * scheduling costs no clock read of its own (fake timers move it too). The timer holds the process open only while
+ * an entry is waiting, as a timer per attempt would.
  */
 export class DeadlineTimers<T> {
   readonly #deadlines = new Map<T, number>();
@@ -126,14 +127,14 @@ export class DeadlineTimers<T> {
   #arm(deadline: number): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#armedFor = deadline;
-    this.#timer = setTimeout(this.#fire, Math.max(1, deadline - Date.now()));
+    this.#timer = setTimeout(this.#fire, Math.max(1, deadline - performance.now()));
   }
 
   readonly #fire = (): void => {
     this.#timer = undefined;
     this.#armedFor = Number.POSITIVE_INFINITY;
     const deadlines = this.#deadlines;
-    const now = Date.now();
+    const now = performance.now();
     let next = Number.POSITIVE_INFINITY;
     for (const [entry, deadline] of deadlines) {
       if (deadline <= now) {

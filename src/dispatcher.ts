@@ -20,7 +20,7 @@ import { sanitizeProviderError, toAttemptError } from './failover/classify';
 import { FailoverEngine, type RetryOptions } from './failover/engine';
 import { providerLimitError } from './failover/limits';
 import type { ProviderStats } from './failover/stats';
-import { DeadlineTimers, withTimeout } from './failover/timeout';
+import { type DeadlineSlot, DeadlineTimers, withTimeout } from './failover/timeout';
 import { newIdempotencyKey } from './idempotency-key';
 import {
   type AddProviderInput,
@@ -675,8 +675,8 @@ class AttemptCall implements SendContext<unknown> {
   #secrets: readonly string[] = NO_SECRETS;
   #controller: AbortController | undefined = undefined;
   readonly #timers: DeadlineTimers<AttemptCall>;
-  /** On {@link #timers} until the attempt settles or times out. */
-  #scheduled = false;
+  /** The attempt's place on {@link #timers}, until it settles or times out. */
+  #slot: DeadlineSlot<AttemptCall> | undefined = undefined;
   #onParentAbort: (() => void) | undefined = undefined;
   /** The timeout, once it fired while the adapter held the signal: the adapter may still answer this turn. */
   #timedOut: ProviderError | undefined = undefined;
@@ -747,8 +747,7 @@ class AttemptCall implements SendContext<unknown> {
       this.#resolve = resolve;
       this.#reject = reject;
     });
-    this.#timers.add(this, timerStart + timeoutMs);
-    this.#scheduled = true;
+    this.#slot = this.#timers.add(this, timerStart + timeoutMs);
     if (parent) {
       this.#onParentAbort = () => this.#abort();
       parent.addEventListener('abort', this.#onParentAbort, { once: true });
@@ -776,7 +775,7 @@ class AttemptCall implements SendContext<unknown> {
 
   /** What the dispatcher's {@link DeadlineTimers} call when an attempt's time is up. */
   static readonly onDeadline = (call: AttemptCall): void => {
-    call.#scheduled = false;
+    call.#slot = undefined;
     call.#onTimer();
   };
 
@@ -869,9 +868,9 @@ class AttemptCall implements SendContext<unknown> {
   }
 
   #release(): void {
-    if (this.#scheduled) {
-      this.#scheduled = false;
-      this.#timers.delete(this);
+    if (this.#slot) {
+      this.#timers.delete(this.#slot);
+      this.#slot = undefined;
     }
     if (this.#onParentAbort) this.#parent?.removeEventListener('abort', this.#onParentAbort);
   }

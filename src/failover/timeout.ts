@@ -92,11 +92,18 @@ export function withTimeout<T>(
  * never by the sends made.
  *
  * Deadlines are `performance.now()` times: the monotonic clock the attempt already reads for its duration, so
- * scheduling costs no clock read of its own (fake timers move it too). The timer holds the process open only while
- * an entry is waiting, as a timer per attempt would.
+ * scheduling costs no clock read of its own (fake timers move it too).
+ *
+ * The timer never holds the process open by itself (a script exits as soon as its sends are done), and toggling it
+ * per entry costs more than the rest of the bookkeeping. Instead, when the process is about to exit with entries
+ * still waiting (an adapter that holds no socket and never answers), `beforeExit` refs the timer, so those entries
+ * still time out, as a timer per attempt would have made them.
  */
 export class DeadlineTimers<T> {
-  readonly #deadlines = new Map<T, number>();
+  /** The entries waiting, as a doubly linked list: adding and removing one costs no hashing and no search. */
+  #head: DeadlineSlot<T> | undefined = undefined;
+  #tail: DeadlineSlot<T> | undefined = undefined;
+  #size = 0;
   readonly #onDeadline: (entry: T) => void;
   #timer: ReturnType<typeof setTimeout> | undefined = undefined;
   /** When the timer fires; `Infinity` when it is not armed. */
@@ -107,44 +114,90 @@ export class DeadlineTimers<T> {
     this.#onDeadline = onDeadline;
   }
 
-  add(entry: T, deadline: number): void {
-    const deadlines = this.#deadlines;
-    deadlines.set(entry, deadline);
+  /** Schedules `entry`; the slot returned is what {@link delete} takes. */
+  add(entry: T, deadline: number): DeadlineSlot<T> {
+    // Appended, so entries due together fire in the order they were added.
+    const slot = new DeadlineSlot(entry, deadline, this.#tail);
+    if (this.#tail) this.#tail.next = slot;
+    else this.#head = slot;
+    this.#tail = slot;
+    this.#size++;
     if (deadline < this.#armedFor) this.#arm(deadline);
-    else if (deadlines.size === 1) this.#timer?.ref();
+    return slot;
   }
 
-  delete(entry: T): void {
-    const deadlines = this.#deadlines;
-    if (deadlines.delete(entry) && deadlines.size === 0) this.#timer?.unref();
+  /** Unschedules a slot (a no-op for one that already fired or was deleted). */
+  delete(slot: DeadlineSlot<T>): void {
+    if (!slot.waiting) return;
+    slot.waiting = false;
+    const { previous, next } = slot;
+    if (previous) previous.next = next;
+    else this.#head = next;
+    if (next) next.previous = previous;
+    else this.#tail = previous;
+    slot.previous = slot.next = undefined;
+    this.#size--;
   }
 
   /** Entries waiting. */
   get size(): number {
-    return this.#deadlines.size;
+    return this.#size;
+  }
+
+  /** Called before the process exits: waiting entries keep it alive until their deadlines. */
+  holdOpen(): void {
+    if (this.#size > 0) this.#timer?.ref();
   }
 
   #arm(deadline: number): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#timer === undefined) holdOpenBeforeExit(this);
+    else clearTimeout(this.#timer);
     this.#armedFor = deadline;
     this.#timer = setTimeout(this.#fire, Math.max(1, deadline - performance.now()));
+    this.#timer.unref?.();
   }
 
   readonly #fire = (): void => {
     this.#timer = undefined;
     this.#armedFor = Number.POSITIVE_INFINITY;
-    const deadlines = this.#deadlines;
     const now = performance.now();
+    const due: DeadlineSlot<T>[] = [];
     let next = Number.POSITIVE_INFINITY;
-    for (const [entry, deadline] of deadlines) {
-      if (deadline <= now) {
-        deadlines.delete(entry);
-        this.#onDeadline(entry);
-      } else if (deadline < next) {
-        next = deadline;
-      }
+    for (let slot = this.#head; slot; slot = slot.next) {
+      if (slot.deadline <= now) due.push(slot);
+      else if (slot.deadline < next) next = slot.deadline;
     }
-    // A callback may have added entries (a map iterates over additions too) or removed some.
-    if (deadlines.size > 0 && next < this.#armedFor) this.#arm(next);
+    if (next !== Number.POSITIVE_INFINITY) this.#arm(next);
+    // Callbacks run once the list is walked: one may add entries (arming the timer earlier if need be) or delete some.
+    for (const slot of due) {
+      if (!slot.waiting) continue;
+      this.delete(slot);
+      this.#onDeadline(slot.entry);
+    }
+    if (this.#timer === undefined) armed.delete(this);
   };
+}
+
+/** An entry's place on a {@link DeadlineTimers}. */
+export class DeadlineSlot<T> {
+  waiting = true;
+  next: DeadlineSlot<T> | undefined = undefined;
+  constructor(
+    readonly entry: T,
+    readonly deadline: number,
+    public previous: DeadlineSlot<T> | undefined,
+  ) {}
+}
+
+/** Every DeadlineTimers with a timer armed; one `beforeExit` listener serves them all. */
+const armed = new Set<{ holdOpen(): void }>();
+let listening = false;
+
+function holdOpenBeforeExit(timers: { holdOpen(): void }): void {
+  armed.add(timers);
+  if (listening) return;
+  listening = true;
+  process.on('beforeExit', () => {
+    for (const each of armed) each.holdOpen();
+  });
 }

@@ -1,3 +1,4 @@
+import { RecordMap } from '../record-map';
 import { cloneData } from '../store/clone';
 import type { Channel } from '../types';
 import type { DeliveryEvent, DeliveryEventType } from './types';
@@ -96,7 +97,7 @@ export interface MessageLogStore {
    * Optional, for stores that live in this process: the suppressed recipients among `recipients`, answered
    * synchronously, so the send path need not wait a tick.
    */
-  suppressedNow?(projectId: string, channel: Channel, recipients: readonly string[]): string[];
+  suppressedNow?(projectId: string, channel: Channel, recipients: readonly string[]): readonly string[];
 }
 
 const CAPABILITY_METHODS = [
@@ -124,6 +125,20 @@ export function compareDeliveryEvents(a: DeliveryEvent, b: DeliveryEvent): numbe
   return compare(a.at, b.at) || compare(a.receivedAt, b.receivedAt) || compare(a.id, b.id);
 }
 
+/** The answer for a message none of whose recipients is suppressed: shared, so the common case allocates nothing. */
+export const NONE_SUPPRESSED: readonly string[] = Object.freeze([]);
+
+/** The recipients found in `list`, in order. */
+export function suppressedAmong(
+  list: { has(recipient: string): boolean; readonly size: number },
+  recipients: readonly string[],
+): readonly string[] {
+  if (list.size === 0) return NONE_SUPPRESSED;
+  let found: string[] | undefined;
+  for (const recipient of recipients) if (list.has(recipient)) (found ??= []).push(recipient);
+  return found ?? NONE_SUPPRESSED;
+}
+
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -134,17 +149,17 @@ function compare(a: string, b: string): number {
  */
 export class InMemoryMessageLog implements MessageLogStore {
   readonly #maxMessages: number;
-  /** project + correlation id → its send (or sends: one per provider). */
-  readonly #byCorrelationId = new Map<string, Indexed>();
-  /** project + idempotency key → its send (or sends: one per provider that accepted it). */
-  readonly #byIdempotencyKey = new Map<string, Indexed>();
+  /** project → correlation id → its send (or sends: one per provider). */
+  readonly #byCorrelationId = new RecordMap<Indexed>();
+  /** project → idempotency key → its send (or sends: one per provider that accepted it). */
+  readonly #byIdempotencyKey = new RecordMap<Indexed>();
   /** Every send kept, oldest first from `#oldest` on: a ring of `maxMessages` slots. */
   readonly #ring: SentMessageRecord[] = [];
   #oldest = 0;
   /** project + correlation id → event id → event. */
   readonly #events = new Map<string, Map<string, DeliveryEvent>>();
-  /** project + channel → recipient → entry. */
-  readonly #suppressions = new Map<string, Map<string, SuppressionRecord>>();
+  /** project → channel → recipient → entry. */
+  readonly #suppressions = new RecordMap<Map<string, SuppressionRecord>>();
 
   constructor(options: { maxMessages?: number } = {}) {
     this.#maxMessages = Math.max(1, options.maxMessages ?? 100_000);
@@ -159,8 +174,7 @@ export class InMemoryMessageLog implements MessageLogStore {
    * is, synchronously, so the send path pays for no copy and no promise.
    */
   recordOwnedSend(record: SentMessageRecord): void {
-    const correlationKey = `${record.projectId}\u0000${record.correlationId}`;
-    const known = this.#byCorrelationId.get(correlationKey);
+    const known = this.#byCorrelationId.get(record.projectId, record.correlationId);
     if (known && find(known, (other) => other.provider === record.provider)) return;
     const ring = this.#ring;
     if (ring.length < this.#maxMessages) {
@@ -171,18 +185,18 @@ export class InMemoryMessageLog implements MessageLogStore {
       this.#oldest = (this.#oldest + 1) % ring.length;
     }
     // Read again: the send just evicted may have shared the key.
-    addTo(this.#byCorrelationId, correlationKey, record);
-    addTo(this.#byIdempotencyKey, `${record.projectId}\u0000${record.idempotencyKey}`, record);
+    addTo(this.#byCorrelationId, record.projectId, record.correlationId, record);
+    addTo(this.#byIdempotencyKey, record.projectId, record.idempotencyKey, record);
   }
 
   async findSend(projectId: string, query: SentMessageQuery): Promise<SentMessageRecord | undefined> {
     if ('idempotencyKey' in query) {
-      const found = this.#byIdempotencyKey.get(`${projectId}\u0000${query.idempotencyKey}`);
+      const found = this.#byIdempotencyKey.get(projectId, query.idempotencyKey);
       if (!found) return undefined;
       const latest = [...listOf(found)].sort((a, b) => compare(a.sentAt, b.sentAt)).at(-1);
       return latest && cloneData(latest);
     }
-    const found = this.#byCorrelationId.get(`${projectId}\u0000${query.correlationId}`);
+    const found = this.#byCorrelationId.get(projectId, query.correlationId);
     const record =
       found && find(found, (other) => query.provider === undefined || other.provider === query.provider);
     return record && cloneData(record);
@@ -210,17 +224,16 @@ export class InMemoryMessageLog implements MessageLogStore {
   }
 
   async putSuppression(record: SuppressionRecord): Promise<void> {
-    const key = `${record.projectId}\u0000${record.channel}`;
-    let entries = this.#suppressions.get(key);
+    let entries = this.#suppressions.get(record.projectId, record.channel);
     if (!entries) {
       entries = new Map();
-      this.#suppressions.set(key, entries);
+      this.#suppressions.set(record.projectId, record.channel, entries);
     }
     entries.set(record.recipient, cloneData(record));
   }
 
   async deleteSuppression(projectId: string, channel: Channel, recipient: string): Promise<boolean> {
-    return this.#suppressions.get(`${projectId}\u0000${channel}`)?.delete(recipient) ?? false;
+    return this.#suppressions.get(projectId, channel)?.delete(recipient) ?? false;
   }
 
   async findSuppressions(
@@ -228,7 +241,7 @@ export class InMemoryMessageLog implements MessageLogStore {
     channel: Channel,
     recipients: readonly string[],
   ): Promise<SuppressionRecord[]> {
-    const entries = this.#suppressions.get(`${projectId}\u0000${channel}`);
+    const entries = this.#suppressions.get(projectId, channel);
     if (!entries || entries.size === 0) return [];
     const found: SuppressionRecord[] = [];
     for (const recipient of new Set(recipients)) {
@@ -242,7 +255,7 @@ export class InMemoryMessageLog implements MessageLogStore {
     const channels: Channel[] = page.channel ? [page.channel] : ['email', 'sms'];
     const all: SuppressionRecord[] = [];
     for (const channel of channels) {
-      const entries = this.#suppressions.get(`${projectId}\u0000${channel}`);
+      const entries = this.#suppressions.get(projectId, channel);
       if (entries) all.push(...entries.values());
     }
     const after = page.after;
@@ -258,14 +271,13 @@ export class InMemoryMessageLog implements MessageLogStore {
       .map((entry) => cloneData(entry));
   }
 
-  suppressedNow(projectId: string, channel: Channel, recipients: readonly string[]): string[] {
-    const entries = this.#suppressions.get(`${projectId}\u0000${channel}`);
-    if (!entries || entries.size === 0) return [];
-    return recipients.filter((recipient) => entries.has(recipient));
+  suppressedNow(projectId: string, channel: Channel, recipients: readonly string[]): readonly string[] {
+    const entries = this.#suppressions.get(projectId, channel);
+    return entries ? suppressedAmong(entries, recipients) : NONE_SUPPRESSED;
   }
 
   async suppressedRecipients(projectId: string, channel: Channel, limit: number): Promise<string[]> {
-    const entries = this.#suppressions.get(`${projectId}\u0000${channel}`);
+    const entries = this.#suppressions.get(projectId, channel);
     if (!entries) return [];
     const recipients: string[] = [];
     for (const recipient of entries.keys()) {
@@ -277,8 +289,8 @@ export class InMemoryMessageLog implements MessageLogStore {
 
   /** Takes an evicted send out of both indexes. */
   #forget(record: SentMessageRecord): void {
-    removeFrom(this.#byCorrelationId, `${record.projectId}\u0000${record.correlationId}`, record);
-    removeFrom(this.#byIdempotencyKey, `${record.projectId}\u0000${record.idempotencyKey}`, record);
+    removeFrom(this.#byCorrelationId, record.projectId, record.correlationId, record);
+    removeFrom(this.#byIdempotencyKey, record.projectId, record.idempotencyKey, record);
   }
 }
 
@@ -297,15 +309,20 @@ function find(
   return indexed.find(matches);
 }
 
-function addTo(index: Map<string, Indexed>, key: string, record: SentMessageRecord): void {
-  const known = index.get(key);
-  index.set(key, known ? [...listOf(known), record] : record);
+function addTo(index: RecordMap<Indexed>, projectId: string, key: string, record: SentMessageRecord): void {
+  const known = index.get(projectId, key);
+  index.set(projectId, key, known ? [...listOf(known), record] : record);
 }
 
-function removeFrom(index: Map<string, Indexed>, key: string, record: SentMessageRecord): void {
-  const known = index.get(key);
+function removeFrom(
+  index: RecordMap<Indexed>,
+  projectId: string,
+  key: string,
+  record: SentMessageRecord,
+): void {
+  const known = index.get(projectId, key);
   if (!known) return;
   const left = listOf(known).filter((other) => other !== record);
-  if (left.length === 0) index.delete(key);
-  else index.set(key, left.length === 1 ? left[0]! : left);
+  if (left.length === 0) index.delete(projectId, key);
+  else index.set(projectId, key, left.length === 1 ? left[0]! : left);
 }

@@ -1,5 +1,6 @@
+import { RecordMap } from '../record-map';
 import type { Channel } from '../types';
-import type { MessageLogStore } from './store';
+import { type MessageLogStore, suppressedAmong } from './store';
 
 /** Options of the send-path suppression check. */
 export interface SuppressionFilterOptions {
@@ -18,7 +19,8 @@ interface Entry {
   /** `undefined` while loading or when the list is larger than `maxEntries`. */
   recipients?: Set<string>;
   large: boolean;
-  expiresAt: number;
+  /** Past its `ttlMs` (set by a timer, so a send reads no clock to know). */
+  stale: boolean;
   loading?: Promise<void>;
 }
 
@@ -32,7 +34,8 @@ const MAX_PROJECTS = 10_000;
 export class SuppressionFilter {
   readonly #store: MessageLogStore;
   readonly #options: SuppressionFilterOptions;
-  readonly #entries = new Map<string, Entry>();
+  /** project → channel → its cached list. */
+  readonly #entries = new RecordMap<Entry>();
 
   constructor(store: MessageLogStore, options: SuppressionFilterOptions) {
     this.#store = store;
@@ -43,41 +46,37 @@ export class SuppressionFilter {
    * The answer without waiting, when there is one: the cached set (a stale one while a reload runs), or an
    * in-process store's own lookup. `undefined` means "ask {@link suppressed}".
    */
-  suppressedNow(projectId: string, channel: Channel, recipients: readonly string[]): string[] | undefined {
+  suppressedNow(
+    projectId: string,
+    channel: Channel,
+    recipients: readonly string[],
+  ): readonly string[] | undefined {
     if (!this.#options.cached) return this.#store.suppressedNow?.(projectId, channel, recipients);
-    const key = `${projectId}\u0000${channel}`;
-    const entry = this.#entries.get(key);
+    const entry = this.#entries.get(projectId, channel);
     if (!entry?.recipients) return undefined;
-    if (Date.now() >= entry.expiresAt && !entry.loading) this.#load(key, projectId, channel, entry);
-    const set = entry.recipients;
-    if (set.size === 0) return [];
-    return recipients.filter((recipient) => set.has(recipient));
+    if (entry.stale && !entry.loading) this.#load(projectId, channel, entry);
+    return suppressedAmong(entry.recipients, recipients);
   }
 
   /** The recipients (normalised) among `recipients` that are suppressed. */
   async suppressed(projectId: string, channel: Channel, recipients: readonly string[]): Promise<string[]> {
     if (!this.#options.cached) return this.#read(projectId, channel, recipients);
-    const key = `${projectId}\u0000${channel}`;
-    let entry = this.#entries.get(key);
-    if (!entry || (Date.now() >= entry.expiresAt && !entry.loading)) {
-      entry = this.#load(key, projectId, channel, entry);
+    let entry = this.#entries.get(projectId, channel);
+    if (!entry || (entry.stale && !entry.loading)) {
+      entry = this.#load(projectId, channel, entry);
     }
     if (entry.loading && !entry.recipients && !entry.large) await entry.loading;
-    if (entry.recipients) {
-      const set = entry.recipients;
-      if (set.size === 0) return [];
-      return recipients.filter((recipient) => set.has(recipient));
-    }
+    if (entry.recipients) return [...suppressedAmong(entry.recipients, recipients)];
     return this.#read(projectId, channel, recipients);
   }
 
   /** A write through this dispatcher: the cached set follows at once. */
   added(projectId: string, channel: Channel, recipient: string): void {
-    this.#entries.get(`${projectId}\u0000${channel}`)?.recipients?.add(recipient);
+    this.#entries.get(projectId, channel)?.recipients?.add(recipient);
   }
 
   removed(projectId: string, channel: Channel, recipient: string): void {
-    this.#entries.get(`${projectId}\u0000${channel}`)?.recipients?.delete(recipient);
+    this.#entries.get(projectId, channel)?.recipients?.delete(recipient);
   }
 
   async #read(projectId: string, channel: Channel, recipients: readonly string[]): Promise<string[]> {
@@ -88,14 +87,11 @@ export class SuppressionFilter {
   }
 
   /** Starts a (re)load; a stale set keeps answering until the new one is in. */
-  #load(key: string, projectId: string, channel: Channel, previous: Entry | undefined): Entry {
-    const entry: Entry = previous ?? { large: false, expiresAt: 0 };
+  #load(projectId: string, channel: Channel, previous: Entry | undefined): Entry {
+    const entry: Entry = previous ?? { large: false, stale: true };
     if (!previous) {
-      if (this.#entries.size >= MAX_PROJECTS) {
-        const oldest = this.#entries.keys().next();
-        if (!oldest.done) this.#entries.delete(oldest.value);
-      }
-      this.#entries.set(key, entry);
+      if (this.#entries.size >= MAX_PROJECTS) this.#entries.deleteOldest();
+      this.#entries.set(projectId, channel, entry);
     }
     const limit = this.#options.maxEntries;
     const loading = this.#store.suppressedRecipients(projectId, channel, limit + 1).then(
@@ -107,17 +103,22 @@ export class SuppressionFilter {
           entry.recipients = new Set(list);
           entry.large = false;
         }
-        entry.expiresAt = Date.now() + this.#options.ttlMs;
+        entry.stale = false;
+        setTimeout(markStale, this.#options.ttlMs, entry).unref?.();
         entry.loading = undefined;
       },
       () => {
         // The next send tries again; until then sends read the store directly.
         entry.loading = undefined;
-        entry.expiresAt = 0;
-        if (!entry.recipients) this.#entries.delete(key);
+        entry.stale = true;
+        if (!entry.recipients) this.#entries.delete(projectId, channel);
       },
     );
     entry.loading = loading;
     return entry;
   }
+}
+
+function markStale(entry: Entry): void {
+  entry.stale = true;
 }

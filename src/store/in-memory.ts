@@ -103,7 +103,7 @@ export class InMemoryProviderStore implements ProviderStore, MessageLogStore {
     return this.#log.listSuppressions(projectId, page);
   }
 
-  suppressedNow(projectId: string, channel: Channel, recipients: readonly string[]): string[] {
+  suppressedNow(projectId: string, channel: Channel, recipients: readonly string[]): readonly string[] {
     return this.#log.suppressedNow(projectId, channel, recipients);
   }
 

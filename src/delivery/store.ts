@@ -135,7 +135,11 @@ export function suppressedAmong(
 ): readonly string[] {
   if (list.size === 0) return NONE_SUPPRESSED;
   let found: string[] | undefined;
-  for (const recipient of recipients) if (list.has(recipient)) (found ??= []).push(recipient);
+  for (const recipient of recipients) {
+    if (!list.has(recipient)) continue;
+    if (found) found.push(recipient);
+    else found = [recipient];
+  }
   return found ?? NONE_SUPPRESSED;
 }
 

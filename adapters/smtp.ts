@@ -193,9 +193,10 @@ export function smtp(): BuiltInAdapter<'smtp'> {
         const progress: SendProgress = { dataStarted: false };
         progressBySignal.set(signal, progress);
         try {
-          const transport = await raceAbort(transports.get(ctx), signal);
-          const mail: SendMailOptions = { ...toMailOptions(message, messageIdFor(message, ctx)), signal };
-          return receiptOf(await raceAbort(whileSending(transport, transport.sendMail(mail)), signal), ctx);
+          const transport = await transports.get(ctx);
+          signal.throwIfAborted();
+          const mail = toMailOptions(message, messageIdFor(message, ctx), signal);
+          return receiptOf(await whileSending(transport, transport.sendMail(mail)), ctx);
         } catch (error) {
           if (signal.aborted) throw abortError(signal, progress.dataStarted);
           throw classifySmtpError(error, progress.dataStarted);
@@ -211,13 +212,10 @@ export function smtp(): BuiltInAdapter<'smtp'> {
       const forwardAbort = () => cancel.abort(ctx.signal.reason);
       ctx.signal.addEventListener('abort', forwardAbort, { once: true });
       try {
-        const transport = await raceAbort(transports.get(ctx), cancel.signal);
-        const mail: SendMailOptions = {
-          ...toMailOptions(message, messageIdFor(message, ctx)),
-          signal: cancel.signal,
-        };
-        const info = await raceAbort(whileSending(transport, transport.sendMail(mail)), cancel.signal);
-        return receiptOf(info, ctx);
+        const transport = await transports.get(ctx);
+        cancel.signal.throwIfAborted();
+        const mail = toMailOptions(message, messageIdFor(message, ctx), cancel.signal);
+        return receiptOf(await whileSending(transport, transport.sendMail(mail)), ctx);
       } catch (error) {
         if (ctx.signal.aborted) throw abortError(ctx.signal, progress.dataStarted);
         if (cancel.signal.reason === ATTEMPT_DEADLINE) throw deadlineError(deadlineMs, progress.dataStarted);
@@ -472,7 +470,11 @@ function foldAtSpaces(line: string): string | undefined {
 }
 
 /** Our message as nodemailer mail data. */
-function toMailOptions(message: OutboundEmail, messageId: string | undefined): SendMailOptions {
+function toMailOptions(
+  message: OutboundEmail,
+  messageId: string | undefined,
+  signal: AbortSignal,
+): SendMailOptions {
   const headers: Record<string, HeaderValue> = { ...message.headers };
   if (message.tags.length > 0 && !hasHeader(headers, SMTP_TAG_HEADER)) {
     headers[SMTP_TAG_HEADER] = [...message.tags];
@@ -491,6 +493,8 @@ function toMailOptions(message: OutboundEmail, messageId: string | undefined): S
       from: message.from.email,
       to: [...message.to, ...message.cc, ...message.bcc].map((address) => address.email),
     },
+    // nodemailer (>= 10.5) rejects the send as soon as this aborts, whatever phase it is in.
+    signal,
   };
   if (message.cc.length > 0) mail.cc = message.cc.map(toAddress);
   if (message.replyTo.length > 0) mail.replyTo = message.replyTo.map(toAddress);

@@ -1,8 +1,9 @@
 /**
- * Suppression list and webhooks. (1) Send throughput with the feature off (`messageLog: false`), with an empty
- * suppression list, and with 100k suppressed addresses — in the memory store and behind the send-path cache of a
- * persistent store — measured side by side in interleaved rounds. Target: every variant with the feature sends at
- * least 0.95× as fast as without it. (2) Webhook verification + normalisation throughput per provider.
+ * Suppression list and webhooks. (1) Send throughput with the check off (`suppression: false`: the message log
+ * still records every send), with an empty suppression list, and with 100k suppressed addresses — in the memory
+ * store and behind the send-path cache of a persistent store — measured side by side in interleaved rounds, with
+ * the message log off too (`messageLog: false`) for reference. Target: every variant with the check sends at least
+ * 0.95× as fast as without it. (2) Webhook verification + normalisation throughput per provider.
  *
  * Run alone with `npx tsx bench/suppression.ts` (BENCH_SENDS, BENCH_ROUNDS, BENCH_WEBHOOKS tune it).
  */
@@ -31,6 +32,8 @@ const WEBHOOKS = Number(process.env.BENCH_WEBHOOKS ?? 2_000);
 const SUPPRESSED = 100_000;
 const TARGET_RATIO = 0.95;
 const PROJECT = 'bench';
+const CHECK_OFF = 'check off (suppression: false)';
+const LOG_OFF = 'no message log (messageLog: false)';
 
 /** The memory store, claiming persistence so the dispatcher puts its send-path cache in front. */
 class PersistentMemoryStore extends InMemoryProviderStore {
@@ -70,22 +73,19 @@ async function sender(options: Partial<DispatcherOptions>, suppressed: number): 
 }
 
 async function sendThroughput(): Promise<BenchReport> {
-  // Each store is compared with itself without the feature: the persistent one also has the provider cache.
+  // Each store is compared with itself with the check off (the first row of each store): the persistent one also
+  // has the provider cache. The message log records every send in all but the `messageLog: false` rows; that cost
+  // belongs to correlation, not to the check.
+  const persistent = () => new PersistentMemoryStore();
   const variants: Array<[string, string, Dispatcher]> = [
-    ['memory store', 'feature off (messageLog: false)', await sender({ messageLog: false }, 0)],
+    ['memory store', CHECK_OFF, await sender({ suppression: false }, 0)],
     ['memory store', 'empty list', await sender({}, 0)],
     ['memory store', '100k suppressed', await sender({}, SUPPRESSED)],
-    [
-      'persistent store',
-      'feature off (messageLog: false)',
-      await sender({ store: new PersistentMemoryStore(), messageLog: false }, 0),
-    ],
-    ['persistent store', 'empty list (cached)', await sender({ store: new PersistentMemoryStore() }, 0)],
-    [
-      'persistent store',
-      '100k suppressed (cached)',
-      await sender({ store: new PersistentMemoryStore() }, SUPPRESSED),
-    ],
+    ['memory store', LOG_OFF, await sender({ messageLog: false }, 0)],
+    ['persistent store', CHECK_OFF, await sender({ store: persistent(), suppression: false }, 0)],
+    ['persistent store', 'empty list (cached)', await sender({ store: persistent() }, 0)],
+    ['persistent store', '100k suppressed (cached)', await sender({ store: persistent() }, SUPPRESSED)],
+    ['persistent store', LOG_OFF, await sender({ store: persistent(), messageLog: false }, 0)],
   ];
   // Wall-clock rates swing with whatever else the shared machine runs; the CPU time a send takes is what the feature
   // adds, so the ratio is taken on sends per CPU second, with wall-clock rates beside it.
@@ -117,20 +117,22 @@ async function sendThroughput(): Promise<BenchReport> {
       variant: name,
       'sends/s (wall)': Math.round(median(own.wall)),
       'sends per CPU-s': Math.round(median(own.cpu)),
-      'ratio vs off (CPU)': round(median(own.cpu) / median(baseline.cpu), 3),
-      'ratio vs off (wall)': round(median(own.wall) / median(baseline.wall), 3),
+      'ratio vs check off (CPU)': round(median(own.cpu) / median(baseline.cpu), 3),
+      'ratio vs check off (wall)': round(median(own.wall) / median(baseline.wall), 3),
     };
   });
   for (const [, , pipe] of variants) await pipe.close();
   const worst = Math.min(
-    ...rows.filter((row) => !row.variant.startsWith('feature off')).map((row) => row['ratio vs off (CPU)']),
+    ...rows
+      .filter((row) => row.variant !== CHECK_OFF && row.variant !== LOG_OFF)
+      .map((row) => row['ratio vs check off (CPU)']),
   );
   return {
     title: `Send throughput with the suppression check (${SENDS} sequential sends, median of ${ROUNDS} rounds)`,
     rows,
     notes: [
       `Lowest CPU-time ratio ${worst} — target ≥ ${TARGET_RATIO}: ${worst >= TARGET_RATIO ? 'met' : 'NOT met'}.`,
-      'With the feature on, every send is also recorded in the message log (memory).',
+      `"${CHECK_OFF}" is the baseline: same dispatcher, message log on, no check. "${LOG_OFF}" shows what the log's per-send record costs.`,
     ],
   };
 }

@@ -121,8 +121,12 @@ export interface DispatcherOptions<Adapters extends readonly AnyAdapter[] = read
    * log, the suppression list and its check on the send path (webhooks still verify and normalise).
    */
   messageLog?: MessageLogStore | false;
-  /** The suppression list: which delivery events suppress a recipient, and how the send path caches it. */
-  suppression?: SuppressionOptions;
+  /**
+   * The suppression list: which delivery events suppress a recipient, and how the send path caches it. `false`
+   * turns off the send-path check and automatic suppression, and keeps the message log (correlation, events);
+   * `pipe.suppressions` still reads and writes the list, for an app that applies it itself.
+   */
+  suppression?: SuppressionOptions | false;
   /** Webhook verification: the fetch SNS certificates go through, replay cache, clock, SNS confirmations. */
   webhooks?: WebhookOptions;
 }
@@ -973,7 +977,9 @@ function createDelivery(
   const given = cached ? store.inner : store;
   const log = options.messageLog ?? (isMessageLogStore(given) ? given : new InMemoryMessageLog());
   const ttlMs = (options.cache ? options.cache.ttlMs : undefined) ?? DEFAULT_CACHE_TTL_MS;
-  return new DeliveryService(log, { ...options.suppression, cached, ttlMs }, events, logger);
+  const suppression =
+    options.suppression === false ? { check: false, autoSuppress: false as const } : options.suppression;
+  return new DeliveryService(log, { ...suppression, cached, ttlMs }, events, logger);
 }
 
 /** The send's store reads: the sender configuration and the channel's provider records. */

@@ -51,6 +51,8 @@ export class DeliveryService {
   readonly store: MessageLogStore;
   readonly filter: SuppressionFilter;
   readonly #policy: Required<AutoSuppressPolicy> | false;
+  /** Whether sends are checked against the list (`suppression: false` turns it off). */
+  readonly #check: boolean;
   readonly #events: Emitter<DispatcherEvents>;
   readonly #logger: Logger;
   /** Send records on their way to the store: a send does not wait for them, reads do. */
@@ -58,7 +60,7 @@ export class DeliveryService {
 
   constructor(
     store: MessageLogStore,
-    options: SuppressionOptions & { cached: boolean; ttlMs: number },
+    options: SuppressionOptions & { cached: boolean; ttlMs: number; check?: boolean },
     events: Emitter<DispatcherEvents>,
     logger: Logger,
   ) {
@@ -68,6 +70,7 @@ export class DeliveryService {
       ttlMs: options.cacheTtlMs ?? options.ttlMs,
       maxEntries: options.maxCachedEntries ?? 1_000_000,
     });
+    this.#check = options.check !== false;
     this.#policy =
       options.autoSuppress === false
         ? false
@@ -86,7 +89,8 @@ export class DeliveryService {
   /**
    * Checks a message's recipients against the list before any provider is called: a single (or every primary)
    * recipient suppressed → `RECIPIENT_SUPPRESSED`; some of several → they are left out and listed. Answers without
-   * waiting when the list is cached (or in this process).
+   * waiting when the list is cached (or in this process). With the check off (`suppression: false`) it only
+   * normalises the recipients, for the message log.
    */
   screen(
     projectId: string,
@@ -94,6 +98,7 @@ export class DeliveryService {
     ignoreSuppression: boolean,
   ): ScreenedMessage | Promise<ScreenedMessage> {
     const parts = recipientsOf(message);
+    if (!this.#check) return { message, recipients: parts.all };
     const known = this.filter.suppressedNow(projectId, message.channel, parts.all);
     if (known) return decide(message, parts, known, ignoreSuppression);
     return this.filter

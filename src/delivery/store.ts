@@ -1,6 +1,7 @@
 import { RecordMap } from '../record-map';
 import { cloneData } from '../store/clone';
 import type { Channel } from '../types';
+import { RecipientIndex } from './recipient-index';
 import type { DeliveryEvent, DeliveryEventType } from './types';
 
 /** One successful send, as the message log keeps it. */
@@ -163,7 +164,7 @@ export class InMemoryMessageLog implements MessageLogStore {
   /** project + correlation id → event id → event. */
   readonly #events = new Map<string, Map<string, DeliveryEvent>>();
   /** project → channel → recipient → entry. */
-  readonly #suppressions = new RecordMap<Map<string, SuppressionRecord>>();
+  readonly #suppressions = new RecordMap<RecipientIndex<SuppressionRecord>>();
 
   constructor(options: { maxMessages?: number } = {}) {
     this.#maxMessages = Math.max(1, options.maxMessages ?? 100_000);
@@ -230,7 +231,7 @@ export class InMemoryMessageLog implements MessageLogStore {
   async putSuppression(record: SuppressionRecord): Promise<void> {
     let entries = this.#suppressions.get(record.projectId, record.channel);
     if (!entries) {
-      entries = new Map();
+      entries = new RecipientIndex();
       this.#suppressions.set(record.projectId, record.channel, entries);
     }
     entries.set(record.recipient, cloneData(record));

@@ -458,3 +458,36 @@ describe('without a message log', () => {
     ).toBe('sendgrid');
   });
 });
+
+describe('with the suppression check off (suppression: false)', () => {
+  it('sends to a listed recipient, suppresses nobody on a bounce, and still correlates events', async () => {
+    const { pipe, a } = await setUp({ suppression: false });
+    await pipe.suppressions.add({
+      projectId: PROJECT,
+      channel: 'email',
+      recipient: 'ann@example.test',
+      reason: 'manual',
+    });
+    const result = await pipe.send(
+      { projectId: PROJECT, channel: 'email', to: 'Ann@Example.test', subject: 'Hi', text: 'x' },
+      { idempotencyKey: 'check-off-1' },
+    );
+    expect(result.provider).toBe('sendgrid');
+    expect(result.suppressed).toBeUndefined();
+    expect(result.suppressionIgnored).toBeUndefined();
+    expect(sendgridFake.requests).toHaveLength(1);
+
+    await sendgridPost(pipe, a, [bounceOf('bob@example.test')]);
+    expect(
+      await pipe.suppressions.check({ projectId: PROJECT, channel: 'email', recipient: 'bob@example.test' }),
+    ).toBeUndefined();
+    // The list itself is kept: the app can read it.
+    expect(
+      await pipe.suppressions.check({ projectId: PROJECT, channel: 'email', recipient: 'ann@example.test' }),
+    ).toMatchObject({ reason: 'manual' });
+
+    const view = await pipe.messages.get({ projectId: PROJECT, idempotencyKey: 'check-off-1' });
+    expect(view.send).toMatchObject({ provider: 'sendgrid', recipients: ['ann@example.test'] });
+    expect(view.events.map((event) => event.type)).toEqual(['bounced']);
+  });
+});

@@ -222,7 +222,8 @@ export type EmailDraft = Omit<OutboundEmail, 'from'> & { from: EmailAddress | un
 
 /** `a@b.test` or `Ann <a@b.test>` as an address, or undefined when it is not one. */
 export function parseAddressString(value: string): EmailAddress | undefined {
-  const named = NAMED_ADDRESS.exec(value);
+  // The pattern needs a `<`: a bare address (most of them) skips the expression.
+  const named = value.includes('<') ? NAMED_ADDRESS.exec(value) : null;
   const email = (named ? named[2]! : value).trim();
   // The same pattern as `z.email()`, tested directly: this runs for every address of every message.
   if (email.length > L.address || !z.regexes.email.test(email)) return undefined;

@@ -152,7 +152,8 @@ export interface SendOptions {
   signal?: AbortSignal;
   /**
    * Sends to suppressed recipients anyway (a password reset to an address that once bounced). The override is
-   * recorded in the message log and on the result (`suppressionIgnored`).
+   * recorded in the message log and on the result (`suppressionIgnored`). Has no effect on a dispatcher with
+   * `suppression: false`, which checks no list.
    */
   ignoreSuppression?: boolean;
 }
@@ -189,7 +190,7 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
   readonly webhooks: WebhooksApi;
   /** A send and its delivery events. */
   readonly messages: MessagesApi;
-  /** The project's suppression list, checked by every send. */
+  /** The project's suppression list, checked by every send (unless the dispatcher has `suppression: false`). */
   readonly suppressions: SuppressionsApi;
 
   readonly #core: DispatcherCore;

@@ -116,7 +116,7 @@ export interface SuppressionList {
 
 /**
  * `pipe.suppressions`: the project's suppression list, shared by every provider of a channel. `send()` checks it
- * before calling any provider.
+ * before calling any provider, unless the dispatcher has `suppression: false`.
  */
 export class SuppressionsApi {
   readonly #delivery: () => DeliveryService;
@@ -125,7 +125,7 @@ export class SuppressionsApi {
     this.#delivery = delivery;
   }
 
-  /** Adds (or replaces) a recipient; the next send to it is refused. `reason` defaults to `manual`. */
+  /** Adds (or replaces) a recipient; the next send to it is refused (with the check on). `reason` defaults to `manual`. */
   async add(input: AddSuppressionInput): Promise<SuppressionRecord> {
     const parsed = parseOrThrow(addSchema, input, 'CONFIG_INVALID', 'suppression');
     const record: SuppressionRecord = {

@@ -18,6 +18,11 @@ export class RecipientIndex<V> extends Map<string, V> {
   /** Removals since the last rebuild: their bits still count. */
   #removed = 0;
 
+  /** Always empty at first: `Map`'s constructor would call {@link set} before the filter exists. */
+  constructor() {
+    super();
+  }
+
   override has(recipient: string): boolean {
     return this.mightHold(recipient) && super.has(recipient);
   }
@@ -27,7 +32,6 @@ export class RecipientIndex<V> extends Map<string, V> {
   }
 
   override set(recipient: string, value: V): this {
-    // `Map`'s constructor calls `set` before the fields exist; this class is never built from entries.
     super.set(recipient, value);
     if (this.size > (this.#words.length * 32) / MIN_BITS_PER_RECIPIENT) this.#rebuild();
     else this.#mark(recipient);

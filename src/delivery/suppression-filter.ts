@@ -23,6 +23,11 @@ interface Entry {
   /** Past its `ttlMs` (set by a timer, so a send reads no clock to know). */
   stale: boolean;
   loading?: Promise<void>;
+  /**
+   * Writes through this dispatcher while a load runs (recipient → added): the loaded list may have been read
+   * before them, so they are applied to it when it lands.
+   */
+  writes?: Map<string, boolean>;
 }
 
 const MAX_PROJECTS = 10_000;
@@ -71,13 +76,21 @@ export class SuppressionFilter {
     return this.#read(projectId, channel, recipients);
   }
 
-  /** A write through this dispatcher: the cached set follows at once. */
+  /** A write through this dispatcher: the cached set follows at once, and so does a list still loading. */
   added(projectId: string, channel: Channel, recipient: string): void {
-    this.#entries.get(projectId, channel)?.recipients?.set(recipient, true);
+    this.#written(projectId, channel, recipient, true);
   }
 
   removed(projectId: string, channel: Channel, recipient: string): void {
-    this.#entries.get(projectId, channel)?.recipients?.delete(recipient);
+    this.#written(projectId, channel, recipient, false);
+  }
+
+  #written(projectId: string, channel: Channel, recipient: string, added: boolean): void {
+    const entry = this.#entries.get(projectId, channel);
+    if (!entry) return;
+    if (added) entry.recipients?.set(recipient, true);
+    else entry.recipients?.delete(recipient);
+    if (entry.loading) (entry.writes ??= new Map()).set(recipient, added);
   }
 
   async #read(projectId: string, channel: Channel, recipients: readonly string[]): Promise<string[]> {
@@ -103,16 +116,22 @@ export class SuppressionFilter {
         } else {
           const recipients = new RecipientIndex<true>();
           for (const recipient of list) recipients.set(recipient, true);
+          for (const [recipient, added] of entry.writes ?? []) {
+            if (added) recipients.set(recipient, true);
+            else recipients.delete(recipient);
+          }
           entry.recipients = recipients;
           entry.large = false;
         }
+        entry.writes = undefined;
         entry.stale = false;
         setTimeout(markStale, this.#options.ttlMs, entry).unref?.();
         entry.loading = undefined;
       },
       () => {
-        // The next send tries again; until then sends read the store directly.
+        // The next send tries again; until then sends read the store directly (the stale set has the writes).
         entry.loading = undefined;
+        entry.writes = undefined;
         entry.stale = true;
         if (!entry.recipients) this.#entries.delete(projectId, channel);
       },

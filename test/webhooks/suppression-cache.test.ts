@@ -75,6 +75,33 @@ describe('the send-path suppression check on a persistent store', () => {
     await send('ann@example.test');
   });
 
+  it('keeps a write made while the list reloads, though the reload read the store before it', async () => {
+    const { pipe, store, send } = await setUp();
+    await send('first@example.test');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The reload reads the store now, before the write below, and answers only after it.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const read = store.suppressedRecipients.bind(store);
+    store.suppressedRecipients = async (...args) => {
+      const list = await read(...args);
+      await gate;
+      return list;
+    };
+    await send('carl@example.test'); // starts the reload; the stale list answers
+    await pipe.suppressions.add({ projectId: PROJECT, channel: 'email', recipient: 'dan@example.test' });
+    await pipe.suppressions.add({ projectId: PROJECT, channel: 'email', recipient: 'eve@example.test' });
+    await pipe.suppressions.remove({ projectId: PROJECT, channel: 'email', recipient: 'eve@example.test' });
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(store.loads).toBe(2);
+    await expect(send('dan@example.test')).rejects.toMatchObject({ code: 'RECIPIENT_SUPPRESSED' });
+    await send('eve@example.test');
+    expect(store.lookups).toBe(0);
+  });
+
   it('reads the store per send for a list larger than it keeps in memory', async () => {
     const { pipe, store, send } = await setUp({ suppression: { maxCachedEntries: 2 } });
     for (const recipient of ['a@example.test', 'b@example.test', 'c@example.test']) {

@@ -19,6 +19,7 @@ export class RecipientIndex<V> extends Map<string, V> {
   #removed = 0;
 
   /** Always empty at first: `Map`'s constructor would call {@link set} before the filter exists. */
+  // biome-ignore lint/complexity/noUselessConstructor: it narrows the signature, which would otherwise take entries.
   constructor() {
     super();
   }

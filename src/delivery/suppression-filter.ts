@@ -90,7 +90,9 @@ export class SuppressionFilter {
     if (!entry) return;
     if (added) entry.recipients?.set(recipient, true);
     else entry.recipients?.delete(recipient);
-    if (entry.loading) (entry.writes ??= new Map()).set(recipient, added);
+    if (!entry.loading) return;
+    entry.writes ??= new Map();
+    entry.writes.set(recipient, added);
   }
 
   async #read(projectId: string, channel: Channel, recipients: readonly string[]): Promise<string[]> {

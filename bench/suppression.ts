@@ -73,7 +73,7 @@ async function sender(options: Partial<DispatcherOptions>, suppressed: number): 
 }
 
 async function sendThroughput(): Promise<BenchReport> {
-  // Each store is compared with itself with the check off (the first row of each store): the persistent one also
+  // Each store is compared with itself with the check off (its CHECK_OFF row): the persistent one also
   // has the provider cache. The message log records every send in all but the `messageLog: false` rows; that cost
   // belongs to correlation, not to the check.
   const persistent = () => new PersistentMemoryStore();
@@ -110,7 +110,9 @@ async function sendThroughput(): Promise<BenchReport> {
     }
   }
   const rows = variants.map(([store, name, pipe]) => {
-    const baseline = rates.get(variants.find(([other]) => other === store)![2])!;
+    const baseline = rates.get(
+      variants.find(([other, variant]) => other === store && variant === CHECK_OFF)![2],
+    )!;
     const own = rates.get(pipe)!;
     return {
       store,

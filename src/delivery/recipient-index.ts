@@ -8,8 +8,8 @@ const MIN_WORDS = 64;
  * in a list of 100k entries a `Map` lookup that misses walks a bucket, an entry and a key string scattered over a
  * few megabytes, and the garbage every send leaves has pushed them out of the CPU caches: ~0.5 µs. The filter
  * answers "not on the list" from one word of a small table (256 KB for 100k entries); for under 2% of absent
- * recipients it lets the `Map` decide. Removals leave their bits set until the next rebuild: the filter may say "maybe", never "no"
- * for a key the map holds.
+ * recipients it lets the `Map` decide. Removals leave their bits set until the next rebuild: the filter may say
+ * "maybe", never "no", for a key the map holds.
  */
 export class RecipientIndex<V> extends Map<string, V> {
   #words = new Int32Array(MIN_WORDS);

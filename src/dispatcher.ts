@@ -439,8 +439,8 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
       .run(
         send,
         send.candidates,
-        (record, budgetMs, attemptNumber) =>
-          this.#attempt(record, message!, send, attemptNumber, budgetMs, signal, send.span),
+        (record, budgetMs, attemptNumber, startedAt) =>
+          this.#attempt(record, message!, send, attemptNumber, budgetMs, startedAt, signal, send.span),
         signal,
         send.deadline,
         send.clock,
@@ -631,6 +631,7 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
       base,
       1,
       this.#sendTimeoutMs,
+      performance.now(),
       undefined,
       undefined,
     );
@@ -645,10 +646,10 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
     base: SendEventBase,
     attemptNumber: number,
     budgetMs: number,
+    started: number,
     signal: AbortSignal | undefined,
     span: SendSpan | undefined,
   ): Promise<AttemptOutcome> {
-    const started = performance.now();
     if (this.#events.has('attempt:start')) {
       this.#events.emit('attempt:start', {
         projectId: base.projectId,

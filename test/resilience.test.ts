@@ -211,6 +211,23 @@ describe('deadline floor', () => {
   });
 });
 
+describe('send deadline clock', () => {
+  it('is a monotonic clock: a wall-clock jump during a send neither ends it nor stretches it', async () => {
+    const { pipe, mocks } = await setup(
+      [
+        { provider: 'sendgrid', priority: 1 },
+        { provider: 'mailgun', priority: 2 },
+      ],
+      { sendTimeoutMs: 5_000, retry: false },
+    );
+    // The wall clock jumps an hour ahead (an NTP step, a VM resumed) as each attempt ends.
+    pipe.on('attempt:finish', () => vi.setSystemTime(Date.now() + 3_600_000));
+    mocks.sendgrid.respondWith('transient');
+    const result = (await settle(pipe.send(email))) as SendResult;
+    expect(summary(result.attempts)).toEqual(['sendgrid:failed:PROVIDER_UNAVAILABLE', 'mailgun:sent']);
+  });
+});
+
 describe('ambiguous timeouts and idempotency', () => {
   it('marks a timeout ambiguous, does not retry it, and fails over by default with the same key', async () => {
     const { pipe, mocks } = await setup(

@@ -100,10 +100,14 @@ export class CircuitBreakers {
 
   /** Records the outcome of an attempt that the breaker allowed. */
   record(projectId: string, id: string, failureClass: FailureClass | undefined): void {
-    const state = this.#states.get(projectId, id) ?? { state: 'closed' as const, consecutiveFailures: 0 };
-    state.probing = false;
+    const known = this.#states.get(projectId, id);
     // A provider that answers, even with a refusal of the message, is up.
-    if (failureClass === undefined || failureClass === 'message') {
+    const up = failureClass === undefined || failureClass === 'message';
+    // A healthy provider has no state at all: nothing to build, nothing to clear.
+    if (up && !known) return;
+    const state = known ?? { state: 'closed' as const, consecutiveFailures: 0 };
+    state.probing = false;
+    if (up) {
       if (state.consecutiveFailures === 0 && state.state === 'closed') return;
       state.consecutiveFailures = 0;
       if (state.state !== 'closed') {

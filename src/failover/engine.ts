@@ -40,11 +40,15 @@ export interface EngineCandidate extends SpreadCandidate {
   provider: string;
 }
 
-/** The result of one call to a provider. Throws only when the caller aborted the send. */
+/**
+ * The result of one call to a provider. Throws only when the caller aborted the send. `startedAt` is the
+ * `performance.now()` reading the budget was taken from: the attempt starts then, without a clock read of its own.
+ */
 export type AttemptRunner<C> = (
   candidate: C,
   budgetMs: number,
   attemptNumber: number,
+  startedAt: number,
 ) => Promise<{ attempt: Attempt; error?: ProviderError }>;
 
 /** What one attempt reports to the engine. */
@@ -79,17 +83,16 @@ export type EngineOutcome<C> =
 export class FailoverEngine {
   readonly #policy: FailoverPolicy;
   readonly #events: Emitter<DispatcherEvents>;
-  readonly #now: () => number;
   readonly #spreader = new TieSpreader();
   readonly #stats = new StatsRecorder();
   readonly #breakers: CircuitBreakers | undefined;
   /** Provider name of each config the breakers know, for breaker events. */
   readonly #providerNames = new RecordMap<string>();
 
+  /** @param now the breakers' wall clock (their cool-downs are exported as epoch times). */
   constructor(policy: FailoverPolicy, events: Emitter<DispatcherEvents>, now: () => number = Date.now) {
     this.#policy = policy;
     this.#events = events;
-    this.#now = now;
     this.#breakers = policy.circuitBreaker
       ? new CircuitBreakers(policy.circuitBreaker, now, (transition) => this.#onTransition(transition))
       : undefined;
@@ -112,14 +115,17 @@ export class FailoverEngine {
     this.#providerNames.delete(projectId, providerConfigId);
   }
 
-  /** The deadline of a send that starts now (epoch ms). */
+  /** The deadline of a send that starts now. */
   deadlineFromNow(): number {
-    return this.#now() + this.#policy.sendTimeoutMs;
+    return performance.now() + this.#policy.sendTimeoutMs;
   }
 
-  /** The engine's clock (epoch ms). */
+  /**
+   * The clock of send deadlines and attempt times: `performance.now()`, monotonic, so a wall-clock change never
+   * stretches or cuts a send, and the one reading a send starts with also starts its first attempt.
+   */
   now(): number {
-    return this.#now();
+    return performance.now();
   }
 
   /** The deadline of a send that started at `startedAt`, an engine clock reading. */
@@ -129,7 +135,7 @@ export class FailoverEngine {
 
   /** Time left until `deadline`, in ms. */
   remaining(deadline: number): number {
-    return deadline - this.#now();
+    return deadline - performance.now();
   }
 
   /**
@@ -187,11 +193,11 @@ export class FailoverEngine {
         this.#record(base, attempts, skippedAttempt(candidate, retryAt));
         continue;
       }
-      const now = run.clock ?? this.#now();
+      const now = run.clock ?? performance.now();
       run.clock = undefined;
       // A rejection means the caller aborted. A probe that never reached the provider gives its reservation back,
       // or the breaker would wait for its outcome forever and skip the provider from then on.
-      return run.runAttempt(candidate, Math.max(1, run.deadline - now), attempts.length + 1).then(
+      return run.runAttempt(candidate, Math.max(1, run.deadline - now), attempts.length + 1, now).then(
         (outcome) => this.#afterAttempt(run, candidate, verdict === 'probe', outcome),
         (aborted: unknown) => {
           if (verdict === 'probe') this.#breakers?.release(projectId, candidate.id);
@@ -238,7 +244,7 @@ export class FailoverEngine {
     if (error.ambiguous && this.#policy.onAmbiguousTimeout === 'stop') {
       return { ok: false, error: stopWith(error, attempts), attempts };
     }
-    if (this.#now() >= run.deadline - MIN_ATTEMPT_MS) {
+    if (performance.now() >= run.deadline - MIN_ATTEMPT_MS) {
       const message = `${summarise(attempts)}; the send deadline of ${this.#policy.sendTimeoutMs} ms passed`;
       return {
         ok: false,
@@ -299,7 +305,8 @@ export class FailoverEngine {
     const attemptOnce = async (): Promise<ProviderError | undefined> => {
       let next: Awaited<ReturnType<AttemptRunner<C>>>;
       try {
-        next = await runAttempt(candidate, Math.max(1, deadline - this.#now()), attempts.length + 1);
+        const now = performance.now();
+        next = await runAttempt(candidate, Math.max(1, deadline - now), attempts.length + 1, now);
       } catch (aborted) {
         throw new AbortError(aborted as Error);
       }
@@ -315,7 +322,7 @@ export class FailoverEngine {
           retryNumber++;
           const delayMs = backoffDelay(retry, retryNumber, previous.retryAfterMs);
           // Waiting past the deadline helps nobody: fail over to the next provider instead.
-          if (this.#now() + delayMs >= deadline - MIN_ATTEMPT_MS) throw new AbortError(previous);
+          if (performance.now() + delayMs >= deadline - MIN_ATTEMPT_MS) throw new AbortError(previous);
           if (this.#events.has('retry:scheduled')) {
             this.#events.emit('retry:scheduled', {
               projectId: base.projectId,

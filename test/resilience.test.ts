@@ -315,6 +315,11 @@ describe('circuit breaker', () => {
       'breaker:half-open',
       'breaker:close',
     ]);
+    // Each transition names the provider, although a healthy circuit keeps no name.
+    const named = events
+      .filter((event) => event.name.startsWith('breaker:'))
+      .map((event) => (event.payload as { provider: string }).provider);
+    expect(named).toEqual(['sendgrid', 'sendgrid', 'sendgrid']);
     expect(pipe.breakers.state({ projectId: PROJECT, id: ids.sendgrid! })).toEqual({
       state: 'closed',
       consecutiveFailures: 0,

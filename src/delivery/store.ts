@@ -277,6 +277,7 @@ export class InMemoryMessageLog implements MessageLogStore {
   }
 
   suppressedNow(projectId: string, channel: Channel, recipients: readonly string[]): readonly string[] {
+    if (this.#suppressions.size === 0) return NONE_SUPPRESSED;
     const entries = this.#suppressions.get(projectId, channel);
     return entries ? suppressedAmong(entries, recipients) : NONE_SUPPRESSED;
   }

@@ -74,6 +74,7 @@ export class CircuitBreakers {
 
   /** What a send would be told now, without changing anything. */
   peek(projectId: string, id: string): BreakerVerdict {
+    if (this.#states.size === 0) return 'allow';
     const state = this.#states.get(projectId, id);
     if (!state || state.state === 'closed') return 'allow';
     if (state.probing) return 'skip';
@@ -100,10 +101,11 @@ export class CircuitBreakers {
 
   /** Records the outcome of an attempt that the breaker allowed. */
   record(projectId: string, id: string, failureClass: FailureClass | undefined): void {
-    const known = this.#states.get(projectId, id);
     // A provider that answers, even with a refusal of the message, is up.
     const up = failureClass === undefined || failureClass === 'message';
     // A healthy provider has no state at all: nothing to build, nothing to clear.
+    if (up && this.#states.size === 0) return;
+    const known = this.#states.get(projectId, id);
     if (up && !known) return;
     const state = known ?? { state: 'closed' as const, consecutiveFailures: 0 };
     state.probing = false;

@@ -181,10 +181,8 @@ export class FailoverEngine {
     const { projectId } = base;
     for (; run.index < ordered.length; run.index++) {
       const candidate = ordered[run.index]!;
-      if (this.#breakers && this.#providerNames.get(projectId, candidate.id) !== candidate.provider) {
-        if (this.#providerNames.size >= MAX_TRACKED_CONFIGS) this.#providerNames.clear();
-        this.#providerNames.set(projectId, candidate.id, candidate.provider);
-      }
+      // Only a circuit with state can change here (open → half-open), and its event names the provider.
+      if (this.#breakers && !this.#breakers.allClosed) this.#nameForBreaker(projectId, candidate);
       const probe = run.forced === candidate.id;
       const verdict = probe ? 'probe' : (this.#breakers?.acquire(projectId, candidate.id) ?? 'allow');
       if (probe) this.#breakers?.force(projectId, candidate.id);
@@ -222,7 +220,7 @@ export class FailoverEngine {
     // A message over the provider's limits never reached it: that says nothing about its health. (Such a
     // refusal is provider-level, so it never reaches the retries below.)
     if (outcome.error?.code === 'PROVIDER_LIMIT_EXCEEDED') this.#breakers?.release(projectId, candidate.id);
-    else this.#breakers?.record(projectId, candidate.id, outcome.error?.failureClass);
+    else this.#recordBreaker(projectId, candidate, outcome.error);
     const { error } = outcome;
     if (error && this.#retries() > 0 && this.#retryable(error, projectId, candidate.id, probe)) {
       return this.#retry(base, candidate, error, run.attempts, run.deadline, run.runAttempt, run.signal).then(
@@ -311,7 +309,7 @@ export class FailoverEngine {
         throw new AbortError(aborted as Error);
       }
       this.#record(base, attempts, next.attempt);
-      this.#breakers?.record(base.projectId, candidate.id, next.error?.failureClass);
+      this.#recordBreaker(base.projectId, candidate, next.error);
       return next.error;
     };
     let previous = first;
@@ -355,6 +353,20 @@ export class FailoverEngine {
     if (probe || error.failureClass !== 'transient' || error.ambiguous) return false;
     // A circuit that just opened means the provider is down: move on rather than keep hammering it.
     return (this.#breakers?.state(projectId, providerConfigId).state ?? 'closed') === 'closed';
+  }
+
+  /** Tells the candidate's breaker how its attempt went; a failure may open it, and its event names the provider. */
+  #recordBreaker(projectId: string, candidate: EngineCandidate, error: ProviderError | undefined): void {
+    if (!this.#breakers) return;
+    if (error) this.#nameForBreaker(projectId, candidate);
+    this.#breakers.record(projectId, candidate.id, error?.failureClass);
+  }
+
+  /** Keeps the provider name of a config whose breaker has (or is about to have) state, for breaker events. */
+  #nameForBreaker(projectId: string, candidate: EngineCandidate): void {
+    if (this.#providerNames.get(projectId, candidate.id) === candidate.provider) return;
+    if (this.#providerNames.size >= MAX_TRACKED_CONFIGS) this.#providerNames.clear();
+    this.#providerNames.set(projectId, candidate.id, candidate.provider);
   }
 
   #record(base: SendEventBase, attempts: Attempt[], attempt: Attempt): void {

@@ -50,6 +50,7 @@ const invalidEmail = fc.oneof(
   fc.constant(`${sized(310)}@example.test`),
   fc.constant(`${sized(64)}@${sized(251)}.com`),
   withLineBreak(fc.constant('ann@example.test')),
+  lineBreak.map((lineBreak) => `ann@example.test${lineBreak}`),
   plainText,
 );
 const displayName = fc.oneof(
@@ -330,6 +331,9 @@ describe('compiled message validation', () => {
   it.each([
     ['CR/LF in the subject', { subject: 'Hi\r\nBcc: x@example.test' }],
     ['a bare LF in a recipient', { to: 'ann@example.test\nBcc: x@example.test' }],
+    ['a CR/LF after a recipient, which trimming would hide', { to: 'ann@example.test\r\n' }],
+    ['a LF before a recipient', { to: '\nann@example.test' }],
+    ['a LF before a named recipient', { to: '\nAnn <ann@example.test>' }],
     ['NUL in a display name', { to: { email: 'ann@example.test', name: 'Ann\0' } }],
     ['a bad address', { to: 'ann@example' }],
     ['an address one character too long', { to: `${sized(L.address - 7)}@a.co.uk` }],

@@ -32,9 +32,10 @@ const EMAIL = z.regexes.email;
 /** One address (a string or `{ email, name }`), normalised and frozen, or undefined. */
 function address(value: unknown): EmailAddress | undefined {
   if (typeof value === 'string') {
-    if (LINE_BREAK.test(value)) return undefined;
     const parsed = parseAddressString(value);
-    return parsed && Object.freeze(parsed);
+    // A bare address the email pattern matched whole holds no CR, LF or NUL (the pattern allows none).
+    if (!parsed || (parsed.email !== value && LINE_BREAK.test(value))) return undefined;
+    return Object.freeze(parsed);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   for (const key in value) if (key !== 'email' && key !== 'name') return undefined;

@@ -85,6 +85,22 @@ describe('breakers.restore', () => {
     expect(pipe.breakers.state({ projectId: PROJECT, id }).state).toBe('closed');
   });
 
+  it('names the provider when a circuit restored while an attempt runs closes on its success', async () => {
+    const { pipe, id } = await setUp();
+    const closed: string[] = [];
+    pipe.on('breaker:close', (event) => closed.push(event.provider));
+    // Another process's snapshot lands during the attempt: every circuit was clean when it started.
+    const off = pipe.on('attempt:start', () => {
+      off();
+      pipe.breakers.restore([
+        { projectId: PROJECT, providerConfigId: id, state: 'half-open', consecutiveFailures: 3, openedAt: 0 },
+      ]);
+    });
+    await expect(pipe.send(email)).resolves.toMatchObject({ provider: 'sendgrid' });
+    expect(closed).toEqual(['sendgrid']);
+    expect(pipe.breakers.state({ projectId: PROJECT, id }).state).toBe('closed');
+  });
+
   it('lets a restored half-open circuit probe at once (no probe is under way in this process)', async () => {
     const { pipe, id } = await setUp();
     pipe.breakers.restore([

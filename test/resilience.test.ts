@@ -326,6 +326,38 @@ describe('circuit breaker', () => {
     });
   });
 
+  it('gives a probe back when its attempt throws before reaching the provider', async () => {
+    // An `attempt:start` listener that throws is logged; here the logger throws too, so the attempt never starts.
+    let loggerFails = false;
+    const logger = {
+      debug() {},
+      warn() {
+        if (!loggerFails) return;
+        loggerFails = false;
+        throw new Error('log sink down');
+      },
+    };
+    const { pipe, mocks } = await setup(
+      [
+        { provider: 'sendgrid', priority: 1 },
+        { provider: 'mailgun', priority: 2 },
+      ],
+      { retry: false, logger, circuitBreaker: { failureThreshold: 1, cooldownMs: 1_000 } },
+    );
+    mocks.sendgrid.respondWith('transient');
+    await settle(pipe.send(email), 0);
+    await vi.advanceTimersByTimeAsync(1_000);
+    const off = pipe.on('attempt:start', () => {
+      off();
+      loggerFails = true;
+      throw new Error('listener');
+    });
+    expect(await settle(pipe.send(email), 0)).toMatchObject({ message: 'log sink down' });
+    // The probe was given back: the next send probes sendgrid (and closes it) instead of skipping it.
+    const next = (await settle(pipe.send(email), 0)) as SendResult;
+    expect(summary(next.attempts)).toEqual(['sendgrid:sent']);
+  });
+
   it('opens again when the probe fails, restarting the cool-down', async () => {
     const { pipe, ids } = await withTrippedPrimary();
     await vi.advanceTimersByTimeAsync(10_000);

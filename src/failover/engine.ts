@@ -193,14 +193,22 @@ export class FailoverEngine {
       }
       const now = run.clock ?? performance.now();
       run.clock = undefined;
-      // A rejection means the caller aborted. A probe that never reached the provider gives its reservation back,
-      // or the breaker would wait for its outcome forever and skip the provider from then on.
-      return run.runAttempt(candidate, Math.max(1, run.deadline - now), attempts.length + 1, now).then(
+      // A rejection means the caller aborted (a throw, a listener's logger that failed). A probe that never reached
+      // the provider gives its reservation back, or the breaker would wait for its outcome forever and skip the
+      // provider from then on.
+      const giveBack = (thrown: unknown): never => {
+        if (verdict === 'probe') this.#breakers?.release(projectId, candidate.id);
+        throw thrown;
+      };
+      let pending: ReturnType<AttemptRunner<C>>;
+      try {
+        pending = run.runAttempt(candidate, Math.max(1, run.deadline - now), attempts.length + 1, now);
+      } catch (thrown) {
+        return giveBack(thrown);
+      }
+      return pending.then(
         (outcome) => this.#afterAttempt(run, candidate, verdict === 'probe', outcome),
-        (aborted: unknown) => {
-          if (verdict === 'probe') this.#breakers?.release(projectId, candidate.id);
-          throw aborted;
-        },
+        giveBack,
       );
     }
     const error = new MessagePipeError('ALL_PROVIDERS_FAILED', summarise(attempts), { attempts });
@@ -355,10 +363,13 @@ export class FailoverEngine {
     return (this.#breakers?.state(projectId, providerConfigId).state ?? 'closed') === 'closed';
   }
 
-  /** Tells the candidate's breaker how its attempt went; a failure may open it, and its event names the provider. */
+  /**
+   * Tells the candidate's breaker how its attempt went. A failure may open it, and a success close a circuit that
+   * has state (perhaps restored from another process while the attempt ran): either event names the provider.
+   */
   #recordBreaker(projectId: string, candidate: EngineCandidate, error: ProviderError | undefined): void {
     if (!this.#breakers) return;
-    if (error) this.#nameForBreaker(projectId, candidate);
+    if (error || !this.#breakers.allClosed) this.#nameForBreaker(projectId, candidate);
     this.#breakers.record(projectId, candidate.id, error?.failureClass);
   }
 

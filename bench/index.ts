@@ -33,6 +33,11 @@ for (const [name, load] of scenarios) {
   results[name] = report;
 }
 if (profile) process.exit(0);
+// bench/results.json is the record of a full run: a run of some scenarios must not replace it with a part.
+if (only.length > 0) {
+  console.log('\nbench/results.json left as it was (only some scenarios ran)');
+  process.exit(0);
+}
 const machine = {
   node: process.version,
   cpus: cpus().length,

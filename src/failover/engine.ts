@@ -143,8 +143,8 @@ export class FailoverEngine {
    * the send awaited before (store reads) counts against it too. `clock`, when given, is a clock reading that is
    * still current (nothing was awaited since): the first attempt's budget is taken from it, not from a new reading.
    *
-   * A chain of `then`s rather than an `async` loop: an async frame and its awaits cost every send about twice
-   * what a `then` does, in time and in garbage.
+   * A chain of `then`s rather than an `async` loop: an async frame keeps its whole register file and a pair of
+   * resume closures per await, garbage every send would leave (with the dispatcher's, 3.9 → 3.2 KB per send).
    */
   run<C extends EngineCandidate>(
     base: SendEventBase,
@@ -183,9 +183,9 @@ export class FailoverEngine {
       const candidate = ordered[run.index]!;
       // Only a circuit with state can change here (open → half-open), and its event names the provider.
       if (this.#breakers && !this.#breakers.allClosed) this.#nameForBreaker(projectId, candidate);
-      const probe = run.forced === candidate.id;
-      const verdict = probe ? 'probe' : (this.#breakers?.acquire(projectId, candidate.id) ?? 'allow');
-      if (probe) this.#breakers?.force(projectId, candidate.id);
+      const forced = run.forced === candidate.id;
+      const verdict = forced ? 'probe' : (this.#breakers?.acquire(projectId, candidate.id) ?? 'allow');
+      if (forced) this.#breakers?.force(projectId, candidate.id);
       if (verdict === 'skip') {
         const retryAt = this.#breakers?.retryAt(projectId, candidate.id) ?? 0;
         this.#record(base, attempts, skippedAttempt(candidate, retryAt));

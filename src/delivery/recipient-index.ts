@@ -1,3 +1,5 @@
+import { stringHash } from './string-hash';
+
 /** Bits of the filter per recipient, at least: below that it is rebuilt larger. */
 const MIN_BITS_PER_RECIPIENT = 16;
 const MIN_WORDS = 64;
@@ -52,13 +54,13 @@ export class RecipientIndex<V> extends Map<string, V> {
 
   /** @internal The filter's answer alone: `false` means certainly absent. */
   mightHold(recipient: string): boolean {
-    const hash = hashOf(recipient);
+    const hash = stringHash(recipient);
     const mask = bitsOf(hash);
     return (this.#words[hash >>> this.#shift]! & mask) === mask;
   }
 
   #mark(recipient: string): void {
-    const hash = hashOf(recipient);
+    const hash = stringHash(recipient);
     this.#words[hash >>> this.#shift]! |= bitsOf(hash);
   }
 
@@ -74,21 +76,6 @@ export class RecipientIndex<V> extends Map<string, V> {
     this.#removed = 0;
     for (const recipient of this.keys()) this.#mark(recipient);
   }
-}
-
-/**
- * FNV-1a, 32 bits, then MurmurHash3's finaliser: FNV's low bits depend only on the characters' low bits, and the
- * two bits in a word are taken from the low ten (the word from the top ones). Returned signed, so the value stays a
- * small integer: an unsigned one above 2³¹ would be boxed as a heap number wherever it is passed.
- */
-function hashOf(text: string): number {
-  let hash = 0x811c9dc5 | 0;
-  for (let index = 0; index < text.length; index++) {
-    hash = Math.imul(hash ^ text.charCodeAt(index), 0x01000193);
-  }
-  hash = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b);
-  hash = Math.imul(hash ^ (hash >>> 13), 0xc2b2ae35);
-  return hash ^ (hash >>> 16);
 }
 
 function bitsOf(hash: number): number {

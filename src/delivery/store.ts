@@ -2,6 +2,8 @@ import { RecordMap } from '../record-map';
 import { cloneData } from '../store/clone';
 import type { Channel } from '../types';
 import { RecipientIndex } from './recipient-index';
+import { SlotIndex } from './slot-index';
+import { stringHash } from './string-hash';
 import type { DeliveryEvent, DeliveryEventType } from './types';
 
 /** One successful send, as the message log keeps it. */
@@ -154,13 +156,15 @@ function compare(a: string, b: string): number {
  */
 export class InMemoryMessageLog implements MessageLogStore {
   readonly #maxMessages: number;
-  /** project → correlation id → its send (or sends: one per provider). */
-  readonly #byCorrelationId = new RecordMap<Indexed>();
-  /** project → idempotency key → its send (or sends: one per provider that accepted it). */
-  readonly #byIdempotencyKey = new RecordMap<Indexed>();
   /** Every send kept, oldest first from `#oldest` on: a ring of `maxMessages` slots. */
   readonly #ring: SentMessageRecord[] = [];
   #oldest = 0;
+  /** Ring slots by hash of (project, correlation id): a send per provider that reported the id. */
+  readonly #byCorrelationId = new SlotIndex();
+  /** Ring slots by hash of (project, idempotency key): every send under the key, a failover resend too. */
+  readonly #byIdempotencyKey = new SlotIndex();
+  /** Per ring slot, the two hashes its send is indexed under (correlation, key), to take it out when evicted. */
+  #slotHashes = new Int32Array(32);
   /** project + correlation id → event id → event. */
   readonly #events = new Map<string, Map<string, DeliveryEvent>>();
   /** project → channel → recipient → entry. */
@@ -179,32 +183,70 @@ export class InMemoryMessageLog implements MessageLogStore {
    * is, synchronously, so the send path pays for no copy and no promise.
    */
   recordOwnedSend(record: SentMessageRecord): void {
-    const known = this.#byCorrelationId.get(record.projectId, record.correlationId);
-    if (known && find(known, (other) => other.provider === record.provider)) return;
+    const { projectId, correlationId, provider } = record;
     const ring = this.#ring;
+    const projectHash = stringHash(projectId);
+    const correlationHash = stringHash(correlationId, projectHash);
+    const known = this.#byCorrelationId.some(correlationHash, (slot) => {
+      const other = ring[slot]!;
+      return (
+        other.correlationId === correlationId && other.projectId === projectId && other.provider === provider
+      );
+    });
+    if (known) return;
+    let slot: number;
     if (ring.length < this.#maxMessages) {
+      slot = ring.length;
       ring.push(record);
+      if (this.#slotHashes.length < ring.length * 2) this.#growSlotHashes();
     } else {
-      this.#forget(ring[this.#oldest]!);
-      ring[this.#oldest] = record;
-      this.#oldest = (this.#oldest + 1) % ring.length;
+      slot = this.#oldest;
+      this.#byCorrelationId.delete(this.#slotHashes[slot * 2]!, slot);
+      this.#byIdempotencyKey.delete(this.#slotHashes[slot * 2 + 1]!, slot);
+      ring[slot] = record;
+      this.#oldest = (slot + 1) % ring.length;
     }
-    // Read again: the send just evicted may have shared the key.
-    addTo(this.#byCorrelationId, record.projectId, record.correlationId, record);
-    addTo(this.#byIdempotencyKey, record.projectId, record.idempotencyKey, record);
+    const keyHash = stringHash(record.idempotencyKey, projectHash);
+    this.#byCorrelationId.add(correlationHash, slot);
+    this.#byIdempotencyKey.add(keyHash, slot);
+    this.#slotHashes[slot * 2] = correlationHash;
+    this.#slotHashes[slot * 2 + 1] = keyHash;
   }
 
   async findSend(projectId: string, query: SentMessageQuery): Promise<SentMessageRecord | undefined> {
+    const ring = this.#ring;
+    const projectHash = stringHash(projectId);
+    // Among several sends under one key, ring order decides: the oldest for a correlation id, the newest (latest
+    // `sentAt`, then the last recorded) for an idempotency key.
+    let found: SentMessageRecord | undefined;
+    let foundAge = -1;
+    const ageOf = (slot: number) => (slot - this.#oldest + ring.length) % ring.length;
     if ('idempotencyKey' in query) {
-      const found = this.#byIdempotencyKey.get(projectId, query.idempotencyKey);
-      if (!found) return undefined;
-      const latest = [...listOf(found)].sort((a, b) => compare(a.sentAt, b.sentAt)).at(-1);
-      return latest && cloneData(latest);
+      const key = query.idempotencyKey;
+      this.#byIdempotencyKey.forEach(stringHash(key, projectHash), (slot) => {
+        const record = ring[slot]!;
+        if (record.idempotencyKey !== key || record.projectId !== projectId) return;
+        const age = ageOf(slot);
+        const order = found ? compare(record.sentAt, found.sentAt) : 1;
+        if (order > 0 || (order === 0 && age > foundAge)) {
+          found = record;
+          foundAge = age;
+        }
+      });
+    } else {
+      const { correlationId, provider } = query;
+      this.#byCorrelationId.forEach(stringHash(correlationId, projectHash), (slot) => {
+        const record = ring[slot]!;
+        if (record.correlationId !== correlationId || record.projectId !== projectId) return;
+        if (provider !== undefined && record.provider !== provider) return;
+        const age = ageOf(slot);
+        if (!found || age < foundAge) {
+          found = record;
+          foundAge = age;
+        }
+      });
     }
-    const found = this.#byCorrelationId.get(projectId, query.correlationId);
-    const record =
-      found && find(found, (other) => query.provider === undefined || other.provider === query.provider);
-    return record && cloneData(record);
+    return found && cloneData(found);
   }
 
   async recordEvent(event: DeliveryEvent): Promise<boolean> {
@@ -293,42 +335,9 @@ export class InMemoryMessageLog implements MessageLogStore {
     return recipients;
   }
 
-  /** Takes an evicted send out of both indexes. */
-  #forget(record: SentMessageRecord): void {
-    removeFrom(this.#byCorrelationId, record.projectId, record.correlationId, record);
-    removeFrom(this.#byIdempotencyKey, record.projectId, record.idempotencyKey, record);
+  #growSlotHashes(): void {
+    const grown = new Int32Array(Math.min(this.#slotHashes.length * 2, this.#maxMessages * 2));
+    grown.set(this.#slotHashes);
+    this.#slotHashes = grown;
   }
-}
-
-/** One send, or several under one key: most keys have one, and a bare record saves an array per send. */
-type Indexed = SentMessageRecord | SentMessageRecord[];
-
-function listOf(indexed: Indexed): readonly SentMessageRecord[] {
-  return Array.isArray(indexed) ? indexed : [indexed];
-}
-
-function find(
-  indexed: Indexed,
-  matches: (record: SentMessageRecord) => boolean,
-): SentMessageRecord | undefined {
-  if (!Array.isArray(indexed)) return matches(indexed) ? indexed : undefined;
-  return indexed.find(matches);
-}
-
-function addTo(index: RecordMap<Indexed>, projectId: string, key: string, record: SentMessageRecord): void {
-  const known = index.get(projectId, key);
-  index.set(projectId, key, known ? [...listOf(known), record] : record);
-}
-
-function removeFrom(
-  index: RecordMap<Indexed>,
-  projectId: string,
-  key: string,
-  record: SentMessageRecord,
-): void {
-  const known = index.get(projectId, key);
-  if (!known) return;
-  const left = listOf(known).filter((other) => other !== record);
-  if (left.length === 0) index.delete(projectId, key);
-  else index.set(projectId, key, left.length === 1 ? left[0]! : left);
 }

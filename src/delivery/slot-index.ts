@@ -44,23 +44,25 @@ export class SlotIndex {
     }
   }
 
-  /** Calls `visit` with every slot stored under `hash`, in no particular order. */
-  forEach(hash: number, visit: (slot: number) => void): void {
+  /**
+   * A position holding `hash`, the first one after `after` in its probe run (from the start of the run when `after`
+   * is -1), or -1 when there is none: `for (let at = index.next(hash, -1); at !== -1; at = index.next(hash, at))`
+   * visits every slot stored under `hash` ({@link slotAt}), without a callback to allocate.
+   */
+  next(hash: number, after: number): number {
     const hashes = this.#hashes;
+    const mask = this.#mask;
     const wanted = stored(hash);
-    for (let position = wanted & this.#mask; hashes[position] !== 0; position = (position + 1) & this.#mask) {
-      if (hashes[position] === wanted) visit(this.#slots[position]!);
+    for (let position = after === -1 ? wanted & mask : (after + 1) & mask; hashes[position] !== 0; ) {
+      if (hashes[position] === wanted) return position;
+      position = (position + 1) & mask;
     }
+    return -1;
   }
 
-  /** Whether some slot under `hash` passes `test`: the first that does ends the probe. */
-  some(hash: number, test: (slot: number) => boolean): boolean {
-    const hashes = this.#hashes;
-    const wanted = stored(hash);
-    for (let position = wanted & this.#mask; hashes[position] !== 0; position = (position + 1) & this.#mask) {
-      if (hashes[position] === wanted && test(this.#slots[position]!)) return true;
-    }
-    return false;
+  /** The slot stored at a position {@link next} returned. */
+  slotAt(position: number): number {
+    return this.#slots[position]!;
   }
 
   #place(hash: number, slot: number): void {

@@ -187,13 +187,17 @@ export class InMemoryMessageLog implements MessageLogStore {
     const ring = this.#ring;
     const projectHash = stringHash(projectId);
     const correlationHash = stringHash(correlationId, projectHash);
-    const known = this.#byCorrelationId.some(correlationHash, (slot) => {
-      const other = ring[slot]!;
-      return (
-        other.correlationId === correlationId && other.projectId === projectId && other.provider === provider
-      );
-    });
-    if (known) return;
+    const index = this.#byCorrelationId;
+    for (let at = index.next(correlationHash, -1); at !== -1; at = index.next(correlationHash, at)) {
+      const other = ring[index.slotAt(at)]!;
+      if (
+        other.correlationId === correlationId &&
+        other.projectId === projectId &&
+        other.provider === provider
+      ) {
+        return;
+      }
+    }
     let slot: number;
     if (ring.length < this.#maxMessages) {
       slot = ring.length;
@@ -223,28 +227,34 @@ export class InMemoryMessageLog implements MessageLogStore {
     const ageOf = (slot: number) => (slot - this.#oldest + ring.length) % ring.length;
     if ('idempotencyKey' in query) {
       const key = query.idempotencyKey;
-      this.#byIdempotencyKey.forEach(stringHash(key, projectHash), (slot) => {
+      const index = this.#byIdempotencyKey;
+      const hash = stringHash(key, projectHash);
+      for (let at = index.next(hash, -1); at !== -1; at = index.next(hash, at)) {
+        const slot = index.slotAt(at);
         const record = ring[slot]!;
-        if (record.idempotencyKey !== key || record.projectId !== projectId) return;
+        if (record.idempotencyKey !== key || record.projectId !== projectId) continue;
         const age = ageOf(slot);
         const order = found ? compare(record.sentAt, found.sentAt) : 1;
         if (order > 0 || (order === 0 && age > foundAge)) {
           found = record;
           foundAge = age;
         }
-      });
+      }
     } else {
       const { correlationId, provider } = query;
-      this.#byCorrelationId.forEach(stringHash(correlationId, projectHash), (slot) => {
+      const index = this.#byCorrelationId;
+      const hash = stringHash(correlationId, projectHash);
+      for (let at = index.next(hash, -1); at !== -1; at = index.next(hash, at)) {
+        const slot = index.slotAt(at);
         const record = ring[slot]!;
-        if (record.correlationId !== correlationId || record.projectId !== projectId) return;
-        if (provider !== undefined && record.provider !== provider) return;
+        if (record.correlationId !== correlationId || record.projectId !== projectId) continue;
+        if (provider !== undefined && record.provider !== provider) continue;
         const age = ageOf(slot);
         if (!found || age < foundAge) {
           found = record;
           foundAge = age;
         }
-      });
+      }
     }
     return found && cloneData(found);
   }

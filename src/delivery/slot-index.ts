@@ -21,6 +21,7 @@ export class SlotIndex {
     return this.#size;
   }
 
+  /** Stores `slot` under `hash`; the table doubles before it would be more than half full. */
   add(hash: number, slot: number): void {
     if ((this.#size + 1) * 2 > this.#hashes.length) this.#grow();
     this.#place(stored(hash), slot);

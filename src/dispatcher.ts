@@ -359,7 +359,14 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
     if (signal?.aborted) throw abortedError(signal);
     // The deadline starts now: a store that stalls spends the send's budget, never more.
     const startedAt = this.#engine.now();
-    const send = new PreparedSend(projectId, channel, idempotencyKey, signal, startedAt, this.#engine);
+    const send = new PreparedSend(
+      projectId,
+      channel,
+      idempotencyKey,
+      signal,
+      startedAt,
+      this.#engine.deadlineFrom(startedAt),
+    );
     const ignoreSuppression = options?.ignoreSuppression === true;
     // A plain value when the store has both reads at hand (frozen snapshots), else a bounded promise.
     const read = this.#readStore(projectId, channel, send.deadline, signal);
@@ -718,13 +725,13 @@ class PreparedSend implements SendEventBase {
     idempotencyKey: string,
     signal: AbortSignal | undefined,
     startedAt: number,
-    engine: FailoverEngine,
+    deadline: number,
   ) {
     this.projectId = projectId;
     this.channel = channel;
     this.idempotencyKey = idempotencyKey;
     this.signal = signal;
-    this.deadline = engine.deadlineFrom(startedAt);
+    this.deadline = deadline;
     this.clock = startedAt;
   }
 }

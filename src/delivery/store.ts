@@ -218,22 +218,15 @@ export class InMemoryMessageLog implements MessageLogStore {
   }
 
   async findSend(projectId: string, query: SentMessageQuery): Promise<SentMessageRecord | undefined> {
-    const ring = this.#ring;
     const projectHash = stringHash(projectId);
     // Among several sends under one key, ring order decides: the oldest for a correlation id, the newest (latest
     // `sentAt`, then the last recorded) for an idempotency key.
     let found: SentMessageRecord | undefined;
     let foundAge = -1;
-    const ageOf = (slot: number) => (slot - this.#oldest + ring.length) % ring.length;
     if ('idempotencyKey' in query) {
       const key = query.idempotencyKey;
-      const index = this.#byIdempotencyKey;
-      const hash = stringHash(key, projectHash);
-      for (let at = index.next(hash, -1); at !== -1; at = index.next(hash, at)) {
-        const slot = index.slotAt(at);
-        const record = ring[slot]!;
+      for (const [record, age] of this.#sendsUnder(this.#byIdempotencyKey, stringHash(key, projectHash))) {
         if (record.idempotencyKey !== key || record.projectId !== projectId) continue;
-        const age = ageOf(slot);
         const order = found ? compare(record.sentAt, found.sentAt) : 1;
         if (order > 0 || (order === 0 && age > foundAge)) {
           found = record;
@@ -242,14 +235,12 @@ export class InMemoryMessageLog implements MessageLogStore {
       }
     } else {
       const { correlationId, provider } = query;
-      const index = this.#byCorrelationId;
-      const hash = stringHash(correlationId, projectHash);
-      for (let at = index.next(hash, -1); at !== -1; at = index.next(hash, at)) {
-        const slot = index.slotAt(at);
-        const record = ring[slot]!;
+      for (const [record, age] of this.#sendsUnder(
+        this.#byCorrelationId,
+        stringHash(correlationId, projectHash),
+      )) {
         if (record.correlationId !== correlationId || record.projectId !== projectId) continue;
         if (provider !== undefined && record.provider !== provider) continue;
-        const age = ageOf(slot);
         if (!found || age < foundAge) {
           found = record;
           foundAge = age;
@@ -257,6 +248,15 @@ export class InMemoryMessageLog implements MessageLogStore {
       }
     }
     return found && cloneData(found);
+  }
+
+  /** Each kept send stored under `hash` in `index` (collisions included), with its age in the ring (0: the oldest). */
+  *#sendsUnder(index: SlotIndex, hash: number): Generator<[SentMessageRecord, number]> {
+    const ring = this.#ring;
+    for (let at = index.next(hash, -1); at !== -1; at = index.next(hash, at)) {
+      const slot = index.slotAt(at);
+      yield [ring[slot]!, (slot - this.#oldest + ring.length) % ring.length];
+    }
   }
 
   async recordEvent(event: DeliveryEvent): Promise<boolean> {

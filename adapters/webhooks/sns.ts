@@ -1,7 +1,11 @@
 /**
- * SMS delivery events for Amazon SNS sends: an AWS End User Messaging SMS configuration set whose event destination
- * is an SNS topic (plain SNS SMS only logs to CloudWatch). The SNS envelope is verified in full
- * (../_shared/sns-webhook.ts); its `Message` is the event.
+ * SMS delivery events: an AWS End User Messaging SMS configuration set whose event destination is an SNS topic.
+ * The SNS envelope is verified in full (../_shared/sns-webhook.ts); its `Message` is the event. AWS emits these
+ * records only for messages sent with a configuration set, which SNS `Publish` does not take
+ * (https://docs.aws.amazon.com/sms-voice/latest/userguide/configuration-sets.html,
+ * https://docs.aws.amazon.com/sns/latest/dg/sms_publish-to-phone.html), and does not say that their `messageId` is
+ * Publish's `MessageId`: the README says what that means for correlation. SNS's own delivery status goes to
+ * CloudWatch Logs only.
  * https://docs.aws.amazon.com/sms-voice/latest/userguide/configuration-sets-event-types.html
  * https://docs.aws.amazon.com/end-user-messaging/latest/userguide/nx-features-messaging-events.html
  */

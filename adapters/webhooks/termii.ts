@@ -1,14 +1,17 @@
 /**
- * Termii delivery reports: one JSON object per POST, `{ type, id, message_id, receiver, sender, status, sent_at,
- * cost, channel, … }`, signed in `X-Termii-Signature` with an HMAC-SHA512 of the raw body (hex).
- * https://developers.termii.com/events-and-reports (event notifications, statuses)
- * Which key signs (the API key or a separate secret) is not settled in public sources, hence a config secret of its
- * own (`webhookSecret`); paste the API key there if that is what your account signs with.
+ * Termii delivery reports: one JSON object per POST, `{ type, id, message_id, receiver, sender, message, sent_at,
+ * cost, status, channel }`, signed in `X-Termii-Signature`: "a HMAC SHA512 signature of the event payload signed with
+ * your secret key" (https://developer.termii.com/events-and-reports, which also lists the statuses). The encoding is
+ * not stated there; hex over the raw body is what the community SDKs that verify it compute (termii-node's
+ * EventService, Mane-Olawale/termii's Webhook.php). The secret key is its own config field, `webhookSecret`.
  */
 import type { AdapterWebhook, DeliveryEventType, ProviderDeliveryEvent, TermiiConfig } from 'messagepipe';
 import { hmac, isRecord, parseJson, safeEqual, text, unauthorized, unreadable } from '../_shared/webhook';
 
-/** Termii `status` (compared in lower case) → our type. */
+/**
+ * Termii `status` → our type, keyed in lower case. The docs give both `Delivered` and `DELIVERED | Message delivered
+ * to handset`, so a status is looked up by what comes before ` | `, in any case ({@link termiiStatusKey}).
+ */
 export const TERMII_STATUS_TYPES: Record<string, { type: DeliveryEventType; bounceClass?: 'hard' | 'soft' }> =
   {
     delivered: { type: 'delivered' },
@@ -22,6 +25,12 @@ export const TERMII_STATUS_TYPES: Record<string, { type: DeliveryEventType; boun
     // The number is on the do-not-disturb register: the generic route cannot reach it, the dnd route can.
     'dnd active on phone number': { type: 'undelivered', bounceClass: 'soft' },
   };
+
+/** The key of a status in {@link TERMII_STATUS_TYPES}: its code before any ` | description`, in lower case. */
+function termiiStatusKey(status: string): string {
+  const bar = status.indexOf('|');
+  return (bar === -1 ? status : status.slice(0, bar)).trim().toLowerCase();
+}
 
 /** Termii's `sent_at` is `YYYY-MM-DD HH:MM:SS` without a zone; read as UTC. */
 function termiiTime(value: string | undefined): string | undefined {
@@ -50,7 +59,7 @@ export const termiiWebhook: AdapterWebhook<TermiiConfig> = {
   normalise(payload) {
     const report = payload as Record<string, unknown>;
     const status = text(report.status) ?? '';
-    const mapped = TERMII_STATUS_TYPES[status.trim().toLowerCase()] ?? { type: 'unknown' as const };
+    const mapped = TERMII_STATUS_TYPES[termiiStatusKey(status)] ?? { type: 'unknown' as const };
     const event: ProviderDeliveryEvent = {
       type: mapped.type,
       status,

@@ -445,7 +445,7 @@ describe('Twilio: HMAC-SHA1 over the public URL and sorted params', () => {
   });
 });
 
-// After https://developers.termii.com/events-and-reports
+// After https://developer.termii.com/events-and-reports
 const termiiReport = JSON.stringify({
   type: 'sms',
   id: '1ed7a8b4-7b2c-4a9c-9a51-6f1c1f0a2a11',
@@ -473,6 +473,22 @@ describe('Termii: HMAC-SHA512 of the raw body', () => {
       at: '2026-12-02T04:00:00.000Z',
       reason: 'DND Active on Phone Number',
     });
+  });
+
+  it('reads a status in either documented form: `Delivered`, or `DELIVERED | Message delivered to handset`', async () => {
+    for (const [status, type] of [
+      ['DELIVERED | Message delivered to handset', 'delivered'],
+      ['Delivered', 'delivered'],
+      ['message failed', 'failed'],
+      ['Received', 'unknown'],
+    ] as const) {
+      const body = termiiReport.replace('DND Active on Phone Number', status);
+      const result = await post('termii', body, {
+        'X-Termii-Signature': termiiSignature(webhookSecrets.termii, body),
+      });
+      expect(result.status).toBe(200);
+      expect(result.events[0]).toMatchObject({ type, status });
+    }
   });
 
   it('refuses a flipped byte, a wrong key and a missing signature', async () => {

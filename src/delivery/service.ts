@@ -165,10 +165,11 @@ export class DeliveryService {
       provider: event.provider,
     });
     if (send) event.idempotencyKey = send.idempotencyKey;
-    const isNew = await this.store.recordEvent(event);
-    if (!isNew) return undefined;
     const reason = this.#suppressionReason(event);
     if (reason) {
+      // The suppression is written before the event is kept: a kept event is a duplicate the next time, so if the
+      // write failed after it, the provider's retry would be dropped and the bounce never applied.
+      if (await this.#kept(event)) return undefined;
       await this.suppress({
         projectId: event.projectId,
         channel: event.channel,
@@ -183,8 +184,15 @@ export class DeliveryService {
         createdAt: new Date().toISOString(),
       });
     }
+    if (!(await this.store.recordEvent(event))) return undefined;
     this.#events.emit('delivery', event);
     return event;
+  }
+
+  /** Whether the log already keeps this event (by its content key). */
+  async #kept(event: DeliveryEvent): Promise<boolean> {
+    const kept = await this.store.listEvents(event.projectId, event.messageId);
+    return kept.some((other) => other.id === event.id);
   }
 
   async suppress(record: SuppressionRecord): Promise<void> {

@@ -1,4 +1,11 @@
-import { type DeliveryEvent, Dispatcher, isMessagePipeError, type MessagePipeError } from 'messagepipe';
+import {
+  type DeliveryEvent,
+  Dispatcher,
+  InMemoryMessageLog,
+  isMessagePipeError,
+  type MessagePipeError,
+  type SuppressionRecord,
+} from 'messagepipe';
 import { mailgun } from 'messagepipe/adapters/mailgun';
 import { sendgrid } from 'messagepipe/adapters/sendgrid';
 import { twilio } from 'messagepipe/adapters/twilio';
@@ -358,6 +365,43 @@ describe('duplicates and correlation', () => {
       },
     ]);
     expect(second.events).toHaveLength(1);
+  });
+
+  it('applies a bounce on the provider retry when the suppression write failed the first time', async () => {
+    // The log fails the first suppression write, as a database that drops a connection would.
+    class FlakyLog extends InMemoryMessageLog {
+      failures = 1;
+      override async putSuppression(record: SuppressionRecord): Promise<void> {
+        if (this.failures-- > 0) throw new Error('connection reset');
+        return super.putSuppression(record);
+      }
+    }
+    const { pipe, a } = await setUp({ messageLog: new FlakyLog() });
+    const seen: DeliveryEvent[] = [];
+    pipe.on('delivery', (event) => seen.push(event));
+    const bounce = bounceOf('gone@example.test');
+    await expect(sendgridPost(pipe, a, [bounce])).rejects.toThrow();
+    expect(seen).toEqual([]);
+
+    // The provider posts the same event again; it is new to us, since nothing of it was kept.
+    const retry = await sendgridPost(pipe, a, [bounce]);
+    expect(retry).toMatchObject({ status: 200, duplicates: 0 });
+    expect(seen.map((event) => event.type)).toEqual(['bounced']);
+    expect(
+      await pipe.suppressions.check({ projectId: PROJECT, channel: 'email', recipient: 'gone@example.test' }),
+    ).toMatchObject({ reason: 'bounced' });
+    expect(await sendgridPost(pipe, a, [bounce])).toMatchObject({ events: [], duplicates: 1 });
+    expect(seen).toHaveLength(1);
+  });
+
+  it('does not put back a suppression removed by hand when a bounce is delivered again', async () => {
+    const { pipe, a } = await setUp();
+    const bounce = bounceOf('back@example.test');
+    await sendgridPost(pipe, a, [bounce]);
+    const address = { projectId: PROJECT, channel: 'email', recipient: 'back@example.test' } as const;
+    expect(await pipe.suppressions.remove(address)).toBe(true);
+    expect(await sendgridPost(pipe, a, [bounce])).toMatchObject({ events: [], duplicates: 1 });
+    expect(await pipe.suppressions.check(address)).toBeUndefined();
   });
 
   it('keeps events that arrive before their send and matches them when the send lands', async () => {

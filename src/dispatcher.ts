@@ -1079,9 +1079,13 @@ function createDelivery(
   logger: Logger,
 ): DeliveryService | undefined {
   if (options.messageLog === false) return undefined;
-  const cached = store instanceof CachingProviderStore;
-  const given = cached ? store.inner : store;
+  const given = store instanceof CachingProviderStore ? store.inner : store;
   const log = options.messageLog ?? (isMessageLogStore(given) ? given : new InMemoryMessageLog());
+  // The send-path copy of the list is kept for any log that does not answer in this process, whatever caches the
+  // provider records: a `PostgresMessageLog` beside a memory provider store, or `cache: false`, would otherwise
+  // cost a store read per send. A store that says it is persistent is taken at its word.
+  const inProcess = log.suppressedNow !== undefined && (log as { persistent?: boolean }).persistent !== true;
+  const cached = !inProcess;
   const ttlMs = (options.cache ? options.cache.ttlMs : undefined) ?? DEFAULT_CACHE_TTL_MS;
   const suppression =
     options.suppression === false ? { check: false, autoSuppress: false as const } : options.suppression;

@@ -1,4 +1,10 @@
-import { Dispatcher, type DispatcherOptions, InMemoryProviderStore } from 'messagepipe';
+import {
+  Dispatcher,
+  type DispatcherOptions,
+  InMemoryMessageLog,
+  InMemoryProviderStore,
+  type MessageLogStore,
+} from 'messagepipe';
 import { createMockAdapter } from 'messagepipe/testing';
 import { describe, expect, it } from 'vitest';
 import { recordingLogger } from '../adapters/conformance';
@@ -112,4 +118,44 @@ describe('the send-path suppression check on a persistent store', () => {
     expect(store.lookups).toBe(2);
     await expect(send('c@example.test')).rejects.toMatchObject({ code: 'RECIPIENT_SUPPRESSED' });
   });
+});
+
+/** A message log outside the process, as `PostgresMessageLog` is: no synchronous answer, reads counted. */
+class RemoteLog implements MessageLogStore {
+  readonly #log = new InMemoryMessageLog();
+  loads = 0;
+  lookups = 0;
+  recordSend: MessageLogStore['recordSend'] = (record) => this.#log.recordSend(record);
+  findSend: MessageLogStore['findSend'] = (projectId, query) => this.#log.findSend(projectId, query);
+  recordEvent: MessageLogStore['recordEvent'] = (event) => this.#log.recordEvent(event);
+  listEvents: MessageLogStore['listEvents'] = (projectId, id) => this.#log.listEvents(projectId, id);
+  putSuppression: MessageLogStore['putSuppression'] = (record) => this.#log.putSuppression(record);
+  deleteSuppression: MessageLogStore['deleteSuppression'] = (...args) => this.#log.deleteSuppression(...args);
+  listSuppressions: MessageLogStore['listSuppressions'] = (...args) => this.#log.listSuppressions(...args);
+  findSuppressions: MessageLogStore['findSuppressions'] = (...args) => {
+    this.lookups++;
+    return this.#log.findSuppressions(...args);
+  };
+  suppressedRecipients: MessageLogStore['suppressedRecipients'] = (...args) => {
+    this.loads++;
+    return this.#log.suppressedRecipients(...args);
+  };
+}
+
+describe('the send-path suppression check on a message log outside the process', () => {
+  for (const [name, options] of [
+    // The memory provider store is not cached by default.
+    ['beside the memory provider store', { cache: undefined }],
+    ['with the provider cache off', { cache: false }],
+  ] as const) {
+    it(`keeps the list in memory ${name}: one load, no read per send`, async () => {
+      const log = new RemoteLog();
+      const { pipe, send } = await setUp({ store: new InMemoryProviderStore(), messageLog: log, ...options });
+      await pipe.suppressions.add({ projectId: PROJECT, channel: 'email', recipient: 'gone@example.test' });
+      for (let index = 0; index < 20; index++) await send(`user${index}@example.test`);
+      await expect(send('gone@example.test')).rejects.toMatchObject({ code: 'RECIPIENT_SUPPRESSED' });
+      expect(log.loads).toBe(1);
+      expect(log.lookups).toBe(0);
+    });
+  }
 });

@@ -70,7 +70,10 @@ export type SentMessageQuery = { idempotencyKey: string } | { correlationId: str
 export interface MessageLogStore {
   /** Records a send. A second record with the same project, provider and correlation id is ignored. */
   recordSend(record: SentMessageRecord): Promise<void>;
-  /** One send, or `undefined`. With several sends under one idempotency key, the latest. */
+  /**
+   * One send, or `undefined`. With several sends under one idempotency key, the latest `sentAt`; under one
+   * correlation id without `provider` (several providers gave the same id), the earliest.
+   */
   findSend(projectId: string, query: SentMessageQuery): Promise<SentMessageRecord | undefined>;
   /**
    * Keeps an event unless one with the same `id` (its content key) is already kept in the project; resolves
@@ -219,8 +222,8 @@ export class InMemoryMessageLog implements MessageLogStore {
 
   async findSend(projectId: string, query: SentMessageQuery): Promise<SentMessageRecord | undefined> {
     const projectHash = stringHash(projectId);
-    // Among several sends under one key, ring order decides: the oldest for a correlation id, the newest (latest
-    // `sentAt`, then the last recorded) for an idempotency key.
+    // Among several sends under one key: for a correlation id the earliest `sentAt`, then the first recorded; for
+    // an idempotency key the latest `sentAt`, then the last recorded.
     let found: SentMessageRecord | undefined;
     let foundAge = -1;
     if ('idempotencyKey' in query) {
@@ -241,7 +244,8 @@ export class InMemoryMessageLog implements MessageLogStore {
       )) {
         if (record.correlationId !== correlationId || record.projectId !== projectId) continue;
         if (provider !== undefined && record.provider !== provider) continue;
-        if (!found || age < foundAge) {
+        const order = found ? compare(record.sentAt, found.sentAt) : -1;
+        if (order < 0 || (order === 0 && age < foundAge)) {
           found = record;
           foundAge = age;
         }

@@ -675,6 +675,29 @@ export function messageLogStoreConformance(options: MessageLogConformanceOptions
       },
     ],
     [
+      'message log: one correlation id from two providers finds the earliest send without a provider',
+      async (store) => {
+        // Recorded latest first, so neither insertion order nor provider name can stand in for `sentAt`.
+        const later = sampleSend({
+          correlationId: 'same-id',
+          provider: 'mailgun',
+          sentAt: '2026-01-01T00:02:00.000Z',
+        });
+        const earlier = sampleSend({
+          correlationId: 'same-id',
+          provider: 'ses',
+          sentAt: '2026-01-01T00:01:00.000Z',
+        });
+        await store.recordSend(later);
+        await store.recordSend(earlier);
+        assert.deepEqual(await store.findSend('project-a', { correlationId: 'same-id' }), earlier);
+        assert.deepEqual(
+          await store.findSend('project-a', { correlationId: 'same-id', provider: 'mailgun' }),
+          later,
+        );
+      },
+    ],
+    [
       'events: keeps each id once per project and says whether it was new',
       async (store) => {
         const event = sampleDeliveryEvent();

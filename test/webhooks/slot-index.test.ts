@@ -100,12 +100,18 @@ describe('InMemoryMessageLog answers like a list of every send kept', () => {
           for (const projectId of ['p', 'q']) {
             for (const correlationId of ['m1', 'm2', 'm3', 'm4', '<m5>']) {
               for (const provider of [undefined, 'sendgrid', 'mailgun']) {
-                const expected = kept.find(
-                  (record) =>
-                    record.projectId === projectId &&
-                    record.correlationId === correlationId &&
-                    (provider === undefined || record.provider === provider),
-                );
+                // The earliest `sentAt`; among equal ones, the first recorded.
+                const expected = kept
+                  .filter(
+                    (record) =>
+                      record.projectId === projectId &&
+                      record.correlationId === correlationId &&
+                      (provider === undefined || record.provider === provider),
+                  )
+                  .reduce<SentMessageRecord | undefined>(
+                    (best, record) => (!best || record.sentAt < best.sentAt ? record : best),
+                    undefined,
+                  );
                 const query = provider ? { correlationId, provider } : { correlationId };
                 expect((await log.findSend(projectId, query))?.messageId).toBe(expected?.messageId);
               }

@@ -101,7 +101,7 @@ export class PostgresMessageLog implements MessageLogStore {
         : query.provider === undefined
           ? await this.#query(
               `SELECT ${MESSAGE_COLUMNS} FROM messagepipe_messages WHERE project_id = $1 AND correlation_id = $2
-               ORDER BY sent_at DESC LIMIT 1`,
+               ORDER BY sent_at, provider LIMIT 1`,
               [projectId, query.correlationId],
             )
           : await this.#query(

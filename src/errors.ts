@@ -83,6 +83,11 @@ const FAILURE_CLASS: Record<ProviderErrorCode, FailureClass> = {
   MESSAGE_REJECTED: 'message',
 };
 
+/** Whether a code is one of the {@link ProviderErrorCode}s, whose failure class the code fixes ({@link failureClassOf}). */
+export function isProviderErrorCode(code: string): code is ProviderErrorCode {
+  return Object.hasOwn(FAILURE_CLASS, code);
+}
+
 /** The failure class a provider error code belongs to. */
 export function failureClassOf(code: ProviderErrorCode): FailureClass {
   return FAILURE_CLASS[code];

@@ -72,6 +72,7 @@ export {
   failureClassOf,
   isMessagePipeError,
   isProviderError,
+  isProviderErrorCode,
   MessagePipeError,
   type MessagePipeErrorOptions,
   ProviderError,

@@ -132,3 +132,51 @@ describe('GET /messages/{id} without a queue', () => {
     expect(other.status).toBe(404);
   });
 });
+
+describe('POST /messages and the suppression list', () => {
+  it('refuses a suppressed recipient with 422, lists dropped copies, and sends under ?ignoreSuppression=true', async () => {
+    const { api, pipe, smtp } = await setUp();
+    await pipe.senders.set({ projectId: PROJECT, channel: 'email', senderEmail: 'noreply@acme.test' });
+    await pipe.providers.add(
+      { projectId: PROJECT, channel: 'email', provider: 'relay', name: 'Relay', priority: 0, config: {} },
+      { verify: false },
+    );
+    await pipe.suppressions.add({ projectId: PROJECT, channel: 'email', recipient: 'gone@example.test' });
+    const bearer = await token({ projects: [PROJECT] });
+    const message = { channel: 'email', to: 'gone@example.test', subject: 'Reset', text: 'Your link' };
+
+    const refused = await api.call('POST', `/messages?projectId=${PROJECT}`, {
+      token: bearer,
+      body: message,
+    });
+    expect(refused.status).toBe(422);
+    expect(refused.body).toMatchObject({ error: { code: 'RECIPIENT_SUPPRESSED' } });
+    expect(smtp.sent).toHaveLength(0);
+
+    const dropped = await api.call('POST', `/messages?projectId=${PROJECT}`, {
+      token: bearer,
+      body: { ...message, to: 'ann@example.test', cc: 'gone@example.test' },
+    });
+    expect(dropped.status).toBe(200);
+    expect(dropped.body).toMatchObject({ suppressed: ['gone@example.test'] });
+
+    const forced = await api.call('POST', `/messages?projectId=${PROJECT}&ignoreSuppression=true`, {
+      token: bearer,
+      headers: { 'idempotency-key': 'reset-1' },
+      body: message,
+    });
+    expect(forced.status).toBe(200);
+    expect(forced.body).toMatchObject({ suppressionIgnored: ['gone@example.test'] });
+    expect(smtp.sent).toHaveLength(2);
+    const found = await api.call('GET', '/messages/reset-1', { token: bearer });
+    expect(found.body).toMatchObject({ status: 'sent', suppressionIgnored: ['gone@example.test'] });
+
+    // The same key without the override is another request.
+    const reused = await api.call('POST', `/messages?projectId=${PROJECT}`, {
+      token: bearer,
+      headers: { 'idempotency-key': 'reset-1' },
+      body: message,
+    });
+    expect(reused.status).toBe(409);
+  });
+});

@@ -199,6 +199,28 @@ describe('send queue and worker', () => {
     expect((await setup.queue.counts()).completed).toBe(1);
   });
 
+  it('refuses a suppressed recipient for good, and sends to it under ignoreSuppression', async () => {
+    const setup = await setUp({ attempts: 3 });
+    await setup.pipe.suppressions.add({ projectId: PROJECT, channel: 'email', recipient: email.to });
+    const refused = await (await setup.queue.enqueue(email, { idempotencyKey: 'to-gone' })).finished();
+    expect(refused).toMatchObject({
+      status: 'failed',
+      code: 'RECIPIENT_SUPPRESSED',
+      failureClass: 'message',
+      runs: 1,
+    });
+    expect(setup.mock.calls).toHaveLength(0);
+
+    const forced = await (
+      await setup.queue.enqueue(email, { idempotencyKey: 'reset-ann', ignoreSuppression: true })
+    ).finished();
+    expect(forced).toMatchObject({ status: 'sent', suppressionIgnored: [email.to] });
+    expect(setup.mock.calls).toHaveLength(1);
+    await expect(
+      setup.queue.enqueue(email, { ignoreSuppression: 'yes' as unknown as boolean }),
+    ).rejects.toMatchObject({ code: 'MESSAGE_INVALID' });
+  });
+
   it('refuses an invalid message before anything reaches Redis', async () => {
     const setup = await setUp();
     const before = await inspector.dbsize();
@@ -430,6 +452,10 @@ describe('classifyFailure', () => {
     expect(classifyFailure(new MessagePipeError('MESSAGE_INVALID', 'bad')).failureClass).toBe('message');
     expect(classifyFailure(new MessagePipeError('CHANNEL_DISABLED', 'off')).failureClass).toBe('provider');
     expect(classifyFailure(new MessagePipeError('NO_PROVIDERS', 'none')).failureClass).toBe('provider');
+    // Raised before any provider is called, with a provider-level code: the code's class.
+    expect(classifyFailure(new MessagePipeError('RECIPIENT_SUPPRESSED', 'listed')).failureClass).toBe(
+      'message',
+    );
     expect(classifyFailure(new MessagePipeError('DISPATCHER_CLOSED', 'closed')).failureClass).toBe(
       'transient',
     );

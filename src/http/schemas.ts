@@ -66,6 +66,12 @@ export const writeQuery = projectQuery.extend({
     .optional()
     .openapi({ description: 'false stores the config without checking the credentials with the provider' }),
 });
+export const sendQuery = projectQuery.extend({
+  ignoreSuppression: z.enum(['true', 'false']).optional().openapi({
+    description:
+      'true sends to suppressed recipients anyway (a password reset to an address that once bounced); the override is recorded and listed in suppressionIgnored',
+  }),
+});
 export const idParam = z.object({
   id: z
     .string()
@@ -195,6 +201,14 @@ export const sendResultSchema = z
     messageId: z.string(),
     idempotencyKey: z.string(),
     attempts: z.array(attemptSchema),
+    suppressed: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'Suppressed recipients left out of the message (normalised)' }),
+    suppressionIgnored: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'Suppressed recipients sent to anyway, under ignoreSuppression=true' }),
   })
   .openapi('SendResult');
 
@@ -216,6 +230,14 @@ export const jobSchema = z
     message: z.string().optional(),
     issues: z.array(issue).optional(),
     attempts: z.array(attemptSchema.extend({ run: z.number() })),
+    suppressed: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'Suppressed recipients left out of the message (normalised)' }),
+    suppressionIgnored: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'Suppressed recipients sent to anyway, under ignoreSuppression=true' }),
     delivery: z
       .object({
         state: z.string().openapi({ description: 'sent, delivered, bounced, … as the provider reported it' }),

@@ -3,8 +3,10 @@ import {
   type Attempt,
   type ErrorCode,
   type FailureClass,
+  failureClassOf,
   isMessagePipeError,
   isProviderError,
+  isProviderErrorCode,
   MessagePipeError,
   type ValidationIssue,
 } from 'messagepipe';
@@ -95,7 +97,8 @@ function classOfCode(code: ErrorCode, attempts: Attempt[]): FailureClass {
     case 'STORE_UNAVAILABLE':
       return 'transient';
     default:
-      return 'provider';
+      // A provider-level code raised before any provider was called (RECIPIENT_SUPPRESSED) keeps its code's class.
+      return isProviderErrorCode(code) ? failureClassOf(code) : 'provider';
   }
 }
 

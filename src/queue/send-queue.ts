@@ -145,7 +145,11 @@ class RedisSendQueue implements SendQueue {
   async enqueue(input: SendInput, options: EnqueueOptions = {}): Promise<SendJob> {
     const idempotencyKey = idempotencyKeyOf(options.idempotencyKey);
     const data = toJobData(input);
-    const { delay, priority } = options;
+    const { delay, priority, ignoreSuppression } = options;
+    if (ignoreSuppression !== undefined && typeof ignoreSuppression !== 'boolean') {
+      throw invalidOption('ignoreSuppression', 'Expected true or false');
+    }
+    if (ignoreSuppression) data.ignoreSuppression = true;
     if (delay !== undefined && !(Number.isInteger(delay) && delay >= 0)) {
       throw invalidOption('delay', 'Expected a whole number of milliseconds, 0 or more');
     }

@@ -86,9 +86,12 @@ export async function createSendWorker(
     };
     runs.set(idempotencyKey, onAttempt);
     try {
-      const result = await dispatcher.send(input, { idempotencyKey });
+      const result = await dispatcher.send(
+        input,
+        job.data.ignoreSuppression ? { idempotencyKey, ignoreSuppression: true } : { idempotencyKey },
+      );
       await progress.flushed();
-      return {
+      const sent: SentOutcome = {
         status: 'sent',
         idempotencyKey,
         projectId: input.projectId,
@@ -99,6 +102,9 @@ export async function createSendWorker(
         runs: run,
         attempts: [...earlier, ...inRun(result.attempts, run)],
       };
+      if (result.suppressed) sent.suppressed = result.suppressed;
+      if (result.suppressionIgnored) sent.suppressionIgnored = result.suppressionIgnored;
+      return sent;
     } catch (error) {
       const failure = classifyFailure(error);
       const outcome: FailedOutcome = {

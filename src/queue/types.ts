@@ -48,6 +48,10 @@ export interface SentOutcome extends OutcomeBase {
   provider: string;
   providerConfigId: string;
   messageId: string;
+  /** Suppressed recipients left out of the message (see `SendResult.suppressed`). */
+  suppressed?: string[];
+  /** Suppressed recipients sent to anyway under `ignoreSuppression`. */
+  suppressionIgnored?: string[];
 }
 
 /** A queued send that failed for good (it stays in the queue's failed set, the dead letters). */
@@ -89,6 +93,8 @@ export interface SendJobData {
   version: 1;
   /** The send as given to `enqueue`, with attachment bytes as base64 strings so it survives JSON. */
   input: SendInput;
+  /** `enqueue`'s `ignoreSuppression`, present only when set. */
+  ignoreSuppression?: true;
 }
 
 /** State of a job, as BullMQ reports it; `unknown` when there is no such job (never enqueued, or removed). */
@@ -172,6 +178,11 @@ export interface EnqueueOptions {
    * so give every job a priority if you give one to any.
    */
   priority?: number;
+  /**
+   * Sends to suppressed recipients anyway, as `send`'s option of the same name does (a password reset to an
+   * address that once bounced); the override is recorded.
+   */
+  ignoreSuppression?: boolean;
 }
 
 /** Options of {@link createSendWorker}. */

@@ -13,6 +13,7 @@ import {
   messageBody,
   projectQuery,
   queuedSchema,
+  sendQuery,
   sendResultSchema,
 } from '../schemas';
 import { errorResponses, jsonBody, jsonContent } from './shared';
@@ -30,7 +31,7 @@ export function messageRoutes({ app, pipe, queue, sends }: RouteContext): void {
       tags: ['Messages'],
       summary:
         'Sends a message through the project providers, with failover. With a queue configured, it is queued (202).',
-      request: { query: projectQuery, headers: idempotencyHeader, body: jsonBody(messageBody) },
+      request: { query: sendQuery, headers: idempotencyHeader, body: jsonBody(messageBody) },
       responses: {
         200: jsonContent(sendResultSchema, 'Sent (no queue configured)'),
         202: jsonContent(queuedSchema, 'Queued: GET /messages/{id} tells the outcome'),
@@ -38,21 +39,27 @@ export function messageRoutes({ app, pipe, queue, sends }: RouteContext): void {
       },
     }),
     async (c) => {
-      const projectId = projectOf(c.get('auth'), c.req.valid('query').projectId);
+      const query = c.req.valid('query');
+      const projectId = projectOf(c.get('auth'), query.projectId);
       const key = idempotencyKeyOf(c.req.valid('header')['idempotency-key']);
       const body = c.req.valid('json');
       const input = { ...body, projectId } as SendInput;
+      const override = query.ignoreSuppression === 'true' ? { ignoreSuppression: true } : {};
       if (queue) {
-        const job = await queue.enqueue(
-          input,
-          key === undefined ? {} : { idempotencyKey: queuedJobId(projectId, key) },
-        );
+        const job = await queue.enqueue(input, {
+          ...override,
+          ...(key === undefined ? {} : { idempotencyKey: queuedJobId(projectId, key) }),
+        });
         return c.json({ id: job.idempotencyKey, status: 'queued' as const }, 202);
       }
+      // A key reused with the override switched is a different request, like one with another message.
+      const request = query.ignoreSuppression === 'true' ? { body, ignoreSuppression: true } : body;
       const result =
         key === undefined
-          ? await pipe.send(input)
-          : await sends.run(projectId, key, body, () => pipe.send(input, { idempotencyKey: key }));
+          ? await pipe.send(input, override)
+          : await sends.run(projectId, key, request, () =>
+              pipe.send(input, { ...override, idempotencyKey: key }),
+            );
       return c.json(result, 200);
     },
     invalidAs('MESSAGE_INVALID'),
@@ -87,6 +94,8 @@ export function messageRoutes({ app, pipe, queue, sends }: RouteContext): void {
             providerConfigId: send.providerConfigId,
             messageId: send.messageId,
             attempts: [],
+            ...(send.suppressed ? { suppressed: send.suppressed } : {}),
+            ...(send.suppressionIgnored ? { suppressionIgnored: send.suppressionIgnored } : {}),
             delivery,
           },
           200,

@@ -89,7 +89,8 @@ export interface DispatcherOptions<Adapters extends readonly AnyAdapter[] = read
   /**
    * Caching of each project's provider list and sender configurations, so a send does not read the store each
    * time. Writes through this dispatcher take effect at once; writes made elsewhere within `ttlMs`. On by default
-   * for persistent stores (see `ProviderStore.persistent`), off for the memory store; `false` turns it off.
+   * for persistent stores (see `ProviderStore.persistent`), off for the memory store; `false` turns it off, and
+   * with it the send-path copy of a persistent message log's suppression list (each send then reads the list).
    */
   cache?: ProviderCacheOptions | false;
   /** Where warnings go. @default process.emitWarning for warnings, nothing for debug */
@@ -1081,11 +1082,12 @@ function createDelivery(
   if (options.messageLog === false) return undefined;
   const given = store instanceof CachingProviderStore ? store.inner : store;
   const log = options.messageLog ?? (isMessageLogStore(given) ? given : new InMemoryMessageLog());
-  // The send-path copy of the list is kept for any log that does not answer in this process, whatever caches the
-  // provider records: a `PostgresMessageLog` beside a memory provider store, or `cache: false`, would otherwise
-  // cost a store read per send. A store that says it is persistent is taken at its word.
-  const inProcess = log.suppressedNow !== undefined && (log as { persistent?: boolean }).persistent !== true;
-  const cached = !inProcess;
+  // The send-path copy of the list is kept for any log outside this process, whichever store holds the provider
+  // records (a `PostgresMessageLog` beside the memory provider store would otherwise cost a store read per send);
+  // `cache: false` turns it off with the provider cache. A log says where it lives with `persistent`, or by
+  // answering in-process (`suppressedNow`).
+  const inProcess = log.persistent === false || (log.persistent !== true && log.suppressedNow !== undefined);
+  const cached = options.cache !== false && !inProcess;
   const ttlMs = (options.cache ? options.cache.ttlMs : undefined) ?? DEFAULT_CACHE_TTL_MS;
   const suppression =
     options.suppression === false ? { check: false, autoSuppress: false as const } : options.suppression;

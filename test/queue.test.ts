@@ -216,6 +216,12 @@ describe('send queue and worker', () => {
     ).finished();
     expect(forced).toMatchObject({ status: 'sent', suppressionIgnored: [email.to] });
     expect(setup.mock.calls).toHaveLength(1);
+    // The override travels as payload version 2, which a worker that predates it refuses instead of ignoring.
+    expect((await setup.queue.bullQueue.getJob('reset-ann'))?.data).toMatchObject({
+      version: 2,
+      ignoreSuppression: true,
+    });
+    expect((await setup.queue.bullQueue.getJob('to-gone'))?.data.version).toBe(1);
     await expect(
       setup.queue.enqueue(email, { ignoreSuppression: 'yes' as unknown as boolean }),
     ).rejects.toMatchObject({ code: 'MESSAGE_INVALID' });

@@ -68,11 +68,18 @@ export type SentMessageQuery = { idempotencyKey: string } | { correlationId: str
  * `projectId`, like the provider records.
  */
 export interface MessageLogStore {
+  /**
+   * Whether the log lives outside this process (a database), so the send path keeps a copy of each project's
+   * suppression list, refreshed every cache TTL. Left out, a log that implements {@link suppressedNow} counts as
+   * in-process and any other as persistent.
+   */
+  readonly persistent?: boolean;
   /** Records a send. A second record with the same project, provider and correlation id is ignored. */
   recordSend(record: SentMessageRecord): Promise<void>;
   /**
    * One send, or `undefined`. With several sends under one idempotency key, the latest `sentAt`; under one
-   * correlation id without `provider` (several providers gave the same id), the earliest.
+   * correlation id without `provider` (several providers gave the same id), the earliest. Which of several sends
+   * with the same `sentAt` is unspecified.
    */
   findSend(projectId: string, query: SentMessageQuery): Promise<SentMessageRecord | undefined>;
   /**
@@ -158,6 +165,8 @@ function compare(a: string, b: string): number {
  * no {@link MessageLogStore} of its own). Bounded: the oldest sends and events go first past `maxMessages`.
  */
 export class InMemoryMessageLog implements MessageLogStore {
+  /** Lives in this process: the send path asks it directly, with no copy of the list. */
+  readonly persistent = false;
   readonly #maxMessages: number;
   /** Every send kept, oldest first from `#oldest` on: a ring of `maxMessages` slots. */
   readonly #ring: SentMessageRecord[] = [];

@@ -194,21 +194,30 @@ export const domainsSchema = z
   })
   .openapi('DomainList');
 
+/** What the suppression list did to a sent message: on a `SendResult` and on a sent job alike. */
+const suppressionFields = {
+  suppressed: z
+    .array(z.string())
+    .optional()
+    .openapi({ description: 'Suppressed recipients left out of the message (normalised)' }),
+  suppressionIgnored: z
+    .array(z.string())
+    .optional()
+    .openapi({ description: 'Suppressed recipients sent to anyway, under ignoreSuppression=true' }),
+};
+
 export const sendResultSchema = z
   .object({
     provider: z.string(),
     providerConfigId: z.string(),
     messageId: z.string(),
     idempotencyKey: z.string(),
+    rejectedRecipients: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'Recipients the provider refused while accepting the message for the others' }),
     attempts: z.array(attemptSchema),
-    suppressed: z
-      .array(z.string())
-      .optional()
-      .openapi({ description: 'Suppressed recipients left out of the message (normalised)' }),
-    suppressionIgnored: z
-      .array(z.string())
-      .optional()
-      .openapi({ description: 'Suppressed recipients sent to anyway, under ignoreSuppression=true' }),
+    ...suppressionFields,
   })
   .openapi('SendResult');
 
@@ -230,14 +239,7 @@ export const jobSchema = z
     message: z.string().optional(),
     issues: z.array(issue).optional(),
     attempts: z.array(attemptSchema.extend({ run: z.number() })),
-    suppressed: z
-      .array(z.string())
-      .optional()
-      .openapi({ description: 'Suppressed recipients left out of the message (normalised)' }),
-    suppressionIgnored: z
-      .array(z.string())
-      .optional()
-      .openapi({ description: 'Suppressed recipients sent to anyway, under ignoreSuppression=true' }),
+    ...suppressionFields,
     delivery: z
       .object({
         state: z.string().openapi({ description: 'sent, delivered, bounced, … as the provider reported it' }),

@@ -149,7 +149,10 @@ class RedisSendQueue implements SendQueue {
     if (ignoreSuppression !== undefined && typeof ignoreSuppression !== 'boolean') {
       throw invalidOption('ignoreSuppression', 'Expected true or false');
     }
-    if (ignoreSuppression) data.ignoreSuppression = true;
+    if (ignoreSuppression) {
+      data.version = 2;
+      data.ignoreSuppression = true;
+    }
     if (delay !== undefined && !(Number.isInteger(delay) && delay >= 0)) {
       throw invalidOption('delay', 'Expected a whole number of milliseconds, 0 or more');
     }

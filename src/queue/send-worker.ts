@@ -70,7 +70,7 @@ export async function createSendWorker(
 
   const processJob = async (job: Job<SendJobData, SentOutcome>): Promise<SentOutcome> => {
     const idempotencyKey = String(job.id);
-    if (job.data?.version !== 1) {
+    if (job.data?.version !== 1 && job.data?.version !== 2) {
       throw new bullmq.UnrecoverableError(
         `Unsupported send job payload (version ${String(job.data?.version)})`,
       );
@@ -88,7 +88,9 @@ export async function createSendWorker(
     try {
       const result = await dispatcher.send(
         input,
-        job.data.ignoreSuppression ? { idempotencyKey, ignoreSuppression: true } : { idempotencyKey },
+        job.data.ignoreSuppression === true
+          ? { idempotencyKey, ignoreSuppression: true }
+          : { idempotencyKey },
       );
       await progress.flushed();
       const sent: SentOutcome = {

@@ -89,11 +89,14 @@ export interface SendJobProgress {
 
 /** The payload of a send job in Redis: the message and its project, never a credential. */
 export interface SendJobData {
-  /** Payload format; workers refuse versions they do not know. */
-  version: 1;
+  /**
+   * Payload format; workers refuse versions they do not know. 2 carries `ignoreSuppression`, so a worker that
+   * predates it fails the job (a dead letter) instead of sending without the override.
+   */
+  version: 1 | 2;
   /** The send as given to `enqueue`, with attachment bytes as base64 strings so it survives JSON. */
   input: SendInput;
-  /** `enqueue`'s `ignoreSuppression`, present only when set. */
+  /** `enqueue`'s `ignoreSuppression`, present (with `version: 2`) only when set. */
   ignoreSuppression?: true;
 }
 

@@ -394,6 +394,26 @@ describe('duplicates and correlation', () => {
     expect(seen).toHaveLength(1);
   });
 
+  it('fires once for the same bounce posted twice at the same moment', async () => {
+    const { pipe, a } = await setUp();
+    const seen: DeliveryEvent[] = [];
+    pipe.on('delivery', (event) => seen.push(event));
+    const bounce = bounceOf('twice@example.test');
+    const results = await Promise.all([sendgridPost(pipe, a, [bounce]), sendgridPost(pipe, a, [bounce])]);
+    expect(results.map((result) => [result.events.length, result.duplicates]).sort()).toEqual([
+      [0, 1],
+      [1, 0],
+    ]);
+    expect(seen).toHaveLength(1);
+    expect(
+      await pipe.suppressions.check({
+        projectId: PROJECT,
+        channel: 'email',
+        recipient: 'twice@example.test',
+      }),
+    ).toMatchObject({ reason: 'bounced' });
+  });
+
   it('does not put back a suppression removed by hand when a bounce is delivered again', async () => {
     const { pipe, a } = await setUp();
     const bounce = bounceOf('back@example.test');

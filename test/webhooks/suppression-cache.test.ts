@@ -120,11 +120,12 @@ describe('the send-path suppression check on a persistent store', () => {
   });
 });
 
-/** A message log outside the process, as `PostgresMessageLog` is: no synchronous answer, reads counted. */
+/** A message log with no synchronous answer (as `PostgresMessageLog`), reads counted; `persistent` as given. */
 class RemoteLog implements MessageLogStore {
   readonly #log = new InMemoryMessageLog();
   loads = 0;
   lookups = 0;
+  constructor(readonly persistent?: boolean) {}
   recordSend: MessageLogStore['recordSend'] = (record) => this.#log.recordSend(record);
   findSend: MessageLogStore['findSend'] = (projectId, query) => this.#log.findSend(projectId, query);
   recordEvent: MessageLogStore['recordEvent'] = (event) => this.#log.recordEvent(event);
@@ -142,20 +143,22 @@ class RemoteLog implements MessageLogStore {
   };
 }
 
-describe('the send-path suppression check on a message log outside the process', () => {
-  for (const [name, options] of [
-    // The memory provider store is not cached by default.
-    ['beside the memory provider store', { cache: undefined }],
-    ['with the provider cache off', { cache: false }],
+describe('where the send path keeps a copy of the list: by the message log, not by the provider store', () => {
+  const SENDS = 20;
+  for (const [name, persistent, options, copied] of [
+    // The memory provider store is not cached by default: the log alone decides.
+    ['a log outside the process beside the memory provider store', undefined, { cache: undefined }, true],
+    ['a log that says it is persistent', true, { cache: undefined }, true],
+    ['a log that says it lives in this process', false, { cache: undefined }, false],
+    ['a log outside the process with cache: false', undefined, { cache: false }, false],
   ] as const) {
-    it(`keeps the list in memory ${name}: one load, no read per send`, async () => {
-      const log = new RemoteLog();
+    it(`${name}: ${copied ? 'one load, no read per send' : 'a read per send'}`, async () => {
+      const log = new RemoteLog(persistent);
       const { pipe, send } = await setUp({ store: new InMemoryProviderStore(), messageLog: log, ...options });
       await pipe.suppressions.add({ projectId: PROJECT, channel: 'email', recipient: 'gone@example.test' });
-      for (let index = 0; index < 20; index++) await send(`user${index}@example.test`);
+      for (let index = 0; index < SENDS; index++) await send(`user${index}@example.test`);
       await expect(send('gone@example.test')).rejects.toMatchObject({ code: 'RECIPIENT_SUPPRESSED' });
-      expect(log.loads).toBe(1);
-      expect(log.lookups).toBe(0);
+      expect([log.loads, log.lookups]).toEqual(copied ? [1, 0] : [0, SENDS + 1]);
     });
   }
 });

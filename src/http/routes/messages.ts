@@ -52,7 +52,8 @@ export function messageRoutes({ app, pipe, queue, sends }: RouteContext): void {
         });
         return c.json({ id: job.idempotencyKey, status: 'queued' as const }, 202);
       }
-      // A key reused with the override switched is a different request, like one with another message.
+      // Here a key reused with the override switched is a different request (409), like one with another message.
+      // The queue above keeps the first job of a key, whatever is enqueued under it later.
       const request = query.ignoreSuppression === 'true' ? { body, ignoreSuppression: true } : body;
       const result =
         key === undefined

@@ -62,6 +62,8 @@ const DETAIL_FIELDS = ['eventType', 'provider', 'providerConfigId', 'messageId',
  * next to another provider store (`new Dispatcher({ messageLog })`).
  */
 export class PostgresMessageLog implements MessageLogStore {
+  /** Outside the process: the send path keeps a copy of each project's suppression list. */
+  readonly persistent = true;
   readonly #query: (text: string, values: unknown[]) => Promise<PgResult>;
 
   constructor(db: PgQueryable | ((text: string, values: unknown[]) => Promise<PgResult>)) {

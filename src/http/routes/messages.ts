@@ -44,7 +44,8 @@ export function messageRoutes({ app, pipe, queue, sends }: RouteContext): void {
       const key = idempotencyKeyOf(c.req.valid('header')['idempotency-key']);
       const body = c.req.valid('json');
       const input = { ...body, projectId } as SendInput;
-      const override = query.ignoreSuppression === 'true' ? { ignoreSuppression: true } : {};
+      const ignoreSuppression = query.ignoreSuppression === 'true';
+      const override = ignoreSuppression ? { ignoreSuppression } : {};
       if (queue) {
         const job = await queue.enqueue(input, {
           ...override,
@@ -54,7 +55,7 @@ export function messageRoutes({ app, pipe, queue, sends }: RouteContext): void {
       }
       // Here a key reused with the override switched is a different request (409), like one with another message.
       // The queue above keeps the first job of a key, whatever is enqueued under it later.
-      const request = query.ignoreSuppression === 'true' ? { body, ignoreSuppression: true } : body;
+      const request = ignoreSuppression ? { body, ignoreSuppression } : body;
       const result =
         key === undefined
           ? await pipe.send(input, override)

@@ -122,7 +122,7 @@ export async function run(): Promise<BenchReport> {
       maxConnections: MAX_CONNECTIONS,
       'dispatcher msgs/s': Math.round(median(dispatcherRounds.map((own) => own.rate))),
       'raw nodemailer msgs/s': Math.round(median(rawRounds.map((own) => own.rate))),
-      'dispatcher / nodemailer': round(ratio),
+      'dispatcher / nodemailer': round(ratio, 3),
       'client CPU µs/msg (dispatcher)': Math.round(median(dispatcherRounds.map((own) => own.cpuUs))),
       'client CPU µs/msg (raw)': Math.round(median(rawRounds.map((own) => own.cpuUs))),
       'CPU ratio (raw / dispatcher)': round(cpuRatio),
@@ -136,7 +136,7 @@ export async function run(): Promise<BenchReport> {
     title: 'SMTP path: Dispatcher + SMTP adapter vs raw pooled nodemailer',
     rows,
     notes: [
-      `Dispatcher path at ${round(ratio)}× raw nodemailer ${nodemailerVersion} (target ≥ 0.95×: ${ratio >= 0.95 ? 'met' : 'NOT met'}); median of ${ROUNDS} paired rounds (order alternating) against a sink in another process.`,
+      `Dispatcher path at ${round(ratio, 3)}× raw nodemailer ${nodemailerVersion} (target ≥ 0.95×: ${ratio >= 0.95 ? 'met' : 'NOT met'}); median of ${ROUNDS} paired rounds (order alternating) against a sink in another process.`,
       `Client CPU per message: the raw contender's is ${round(cpuRatio)}× the dispatcher's (raw nodemailer generates its own Message-ID and envelope; the adapter passes both).`,
     ],
   };

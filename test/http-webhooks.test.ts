@@ -42,6 +42,15 @@ async function setUp() {
   return { api, pipe, mailgunId: mailgunRecord.id, twilioId: twilioRecord.id, smtp };
 }
 
+/** A sender and the mock relay as the project's primary email provider. */
+async function addRelay(pipe: Dispatcher): Promise<void> {
+  await pipe.senders.set({ projectId: PROJECT, channel: 'email', senderEmail: 'noreply@acme.test' });
+  await pipe.providers.add(
+    { projectId: PROJECT, channel: 'email', provider: 'relay', name: 'Relay', priority: 0, config: {} },
+    { verify: false },
+  );
+}
+
 function mailgunEvent(key: string, token: string) {
   return JSON.stringify({
     signature: mailgunSignature(key, Math.floor(Date.now() / 1000), token),
@@ -104,11 +113,7 @@ describe('POST /webhooks/{provider}/{providerConfigId}', () => {
 describe('GET /messages/{id} without a queue', () => {
   it('finds a message sent with an Idempotency-Key in the message log, with its delivery state', async () => {
     const { api, pipe, smtp } = await setUp();
-    await pipe.senders.set({ projectId: PROJECT, channel: 'email', senderEmail: 'noreply@acme.test' });
-    await pipe.providers.add(
-      { projectId: PROJECT, channel: 'email', provider: 'relay', name: 'Relay', priority: 0, config: {} },
-      { verify: false },
-    );
+    await addRelay(pipe);
     const bearer = await token({ projects: [PROJECT] });
     const sent = await api.call('POST', `/messages?projectId=${PROJECT}`, {
       token: bearer,
@@ -136,11 +141,7 @@ describe('GET /messages/{id} without a queue', () => {
 describe('POST /messages and the suppression list', () => {
   it('refuses a suppressed recipient with 422, lists dropped copies, and sends under ?ignoreSuppression=true', async () => {
     const { api, pipe, smtp } = await setUp();
-    await pipe.senders.set({ projectId: PROJECT, channel: 'email', senderEmail: 'noreply@acme.test' });
-    await pipe.providers.add(
-      { projectId: PROJECT, channel: 'email', provider: 'relay', name: 'Relay', priority: 0, config: {} },
-      { verify: false },
-    );
+    await addRelay(pipe);
     await pipe.suppressions.add({ projectId: PROJECT, channel: 'email', recipient: 'gone@example.test' });
     const bearer = await token({ projects: [PROJECT] });
     const message = { channel: 'email', to: 'gone@example.test', subject: 'Reset', text: 'Your link' };

@@ -15,6 +15,14 @@ export function median(values: readonly number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
+/**
+ * The median of `own[round] / other[round]`: two contenders measured in the same rounds compared round by round, so
+ * the machine's drift between rounds, larger than within one, cancels out.
+ */
+export function pairedRatio(own: readonly number[], other: readonly number[]): number {
+  return median(own.map((rate, round) => rate / other[round]!));
+}
+
 /** Sends per second of `count` sequential calls of `send`. */
 export async function throughput(count: number, send: (index: number) => Promise<unknown>): Promise<number> {
   const started = performance.now();

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { Dispatcher } from 'messagepipe';
 import { smtp } from 'messagepipe/adapters/smtp';
 import type * as Nodemailer from 'nodemailer';
-import { type BenchReport, median, round, runIfMain, startSmtpSink } from './report';
+import { type BenchReport, median, pairedRatio, round, runIfMain, startSmtpSink } from './report';
 
 const MESSAGES = Number(process.env.BENCH_SMTP_MESSAGES ?? 2000);
 const CONCURRENCY = 20;
@@ -113,8 +113,15 @@ export async function run(): Promise<BenchReport> {
         dispatcherRounds.push(await rate(MESSAGES, viaDispatcher));
       }
     }
-    ratio = median(dispatcherRounds.map((own, index) => own.rate / rawRounds[index]!.rate));
-    cpuRatio = median(dispatcherRounds.map((own, index) => rawRounds[index]!.cpuUs / own.cpuUs));
+    ratio = pairedRatio(
+      dispatcherRounds.map((own) => own.rate),
+      rawRounds.map((own) => own.rate),
+    );
+    // CPU per message is a cost: the raw contender's over the dispatcher's reads like the rate ratio.
+    cpuRatio = pairedRatio(
+      rawRounds.map((own) => own.cpuUs),
+      dispatcherRounds.map((own) => own.cpuUs),
+    );
     rows.push({
       nodemailer: nodemailerVersion,
       messages: MESSAGES,

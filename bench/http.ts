@@ -8,8 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { SignJWT } from 'jose';
 import { Dispatcher, defineAdapter } from 'messagepipe';
+import { createHttpApi } from 'messagepipe/http';
 import { z } from 'zod';
-import { createHttpApi } from '../src/http/index';
 import { type BenchReport, median, percentile, round, runIfMain, throughput } from './report';
 
 const SENDS = Number(process.env.BENCH_HTTP_SENDS ?? 3_000);

@@ -10,7 +10,7 @@ import { Session } from 'node:inspector/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BenchReport, printReport } from './report';
+import { assertMeasuringBuild, type BenchReport, printReport } from './report';
 
 const scenarios: Array<[string, () => Promise<{ run: () => Promise<BenchReport> }>]> = [
   ['dispatch', () => import('./dispatch')],
@@ -24,6 +24,7 @@ const scenarios: Array<[string, () => Promise<{ run: () => Promise<BenchReport> 
   ['http', () => import('./http')],
 ];
 
+assertMeasuringBuild();
 const args = process.argv.slice(2);
 /** `--profile`: run the dispatch scenario alone under the CPU profiler and write the profile (see README). */
 const profile = args.includes('--profile');

@@ -7,7 +7,7 @@
  * not counted. Enqueue speed is reported separately.
  */
 import { cpus } from 'node:os';
-import { createSendQueue, type SendQueue } from '../src/queue';
+import { createSendQueue, type SendQueue } from 'messagepipe/queue';
 import { startRedis } from '../test/queue/redis-server';
 import { startWorkerProcess, WORKER_PROJECT } from '../test/queue/worker-process';
 import { type BenchReport, round, runIfMain } from './report';

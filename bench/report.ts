@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** What every benchmark module returns: a titled table, plus notes (targets met or not, and why). */
@@ -45,9 +46,25 @@ export function printReport(report: BenchReport): void {
   for (const note of report.notes ?? []) console.log(`- ${note}`);
 }
 
+/**
+ * Refuses to measure anything but the built package, the code users install: `npm run bench` builds it and runs the
+ * scenarios with bench/tsconfig.json, which maps no `messagepipe` import to the sources, so the package's own exports
+ * lead to dist/. Run from the sources through tsx, every closure a send creates would also pay for the name tsx
+ * gives it (esbuild's `keepNames`): figures of code nobody runs.
+ */
+export function assertMeasuringBuild(): void {
+  const core = fileURLToPath(import.meta.resolve('messagepipe'));
+  if (!core.includes(`${sep}dist${sep}`)) {
+    throw new Error(
+      `'messagepipe' resolves to ${core}, not to the build in dist/: run the benchmarks with npm run bench`,
+    );
+  }
+}
+
 /** Runs a bench module's `run` when the file is executed directly. */
 export function runIfMain(url: string, run: () => Promise<BenchReport>): void {
   if (process.argv[1] && url.endsWith(process.argv[1].replace(/\\/g, '/'))) {
+    assertMeasuringBuild();
     run().then(printReport, (error: unknown) => {
       console.error(error);
       process.exitCode = 1;

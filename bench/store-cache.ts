@@ -3,7 +3,7 @@
  * behind the dispatcher's cache, against the in-memory store, measured side by side in one process. Target: the
  * slow store with the cache sends at least 0.9× as fast as the in-memory store.
  *
- * Run alone with `npx tsx bench/store-cache.ts` (BENCH_SENDS, BENCH_ROUNDS, BENCH_CONCURRENCY tune it).
+ * Run alone with `npm run bench -- store-cache` (BENCH_SENDS, BENCH_ROUNDS, BENCH_CONCURRENCY tune it).
  */
 import {
   type AnyAdapter,

@@ -5,7 +5,7 @@
  * the message log off too (`messageLog: false`) for reference. Target: every variant with the check sends at least
  * 0.95× as fast as without it. (2) Webhook verification + normalisation throughput per provider.
  *
- * Run alone with `npx tsx bench/suppression.ts` (BENCH_SENDS, BENCH_ROUNDS, BENCH_WEBHOOKS tune it).
+ * Run alone with `npm run bench -- suppression` (BENCH_SENDS, BENCH_ROUNDS, BENCH_WEBHOOKS tune it).
  */
 import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import {
@@ -16,13 +16,13 @@ import {
   InMemoryProviderStore,
   type WebhookInput,
 } from 'messagepipe';
-import { mailgun } from '../adapters/mailgun';
-import { postmark } from '../adapters/postmark';
-import { sendgrid } from '../adapters/sendgrid';
-import { ses } from '../adapters/ses';
-import { sns } from '../adapters/sns';
-import { termii } from '../adapters/termii';
-import { twilio } from '../adapters/twilio';
+import { mailgun } from 'messagepipe/adapters/mailgun';
+import { postmark } from 'messagepipe/adapters/postmark';
+import { sendgrid } from 'messagepipe/adapters/sendgrid';
+import { ses } from 'messagepipe/adapters/ses';
+import { sns } from 'messagepipe/adapters/sns';
+import { termii } from 'messagepipe/adapters/termii';
+import { twilio } from 'messagepipe/adapters/twilio';
 import { snsCertificate } from '../test/webhooks/signing';
 import { type BenchReport, median, round, runIfMain, throughput } from './report';
 

@@ -12,8 +12,8 @@
  */
 import { Redis } from 'ioredis';
 import { type Adapter, Dispatcher } from 'messagepipe';
+import { createSendWorker } from 'messagepipe/queue';
 import { createMockAdapter } from 'messagepipe/testing';
-import { createSendWorker } from '../../src/queue';
 import { CALLS_KEY, SENDS_KEY, WORKER_PROJECT, WORKER_SECRET } from './worker-process';
 
 async function main(): Promise<void> {

@@ -370,7 +370,7 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
     );
     const ignoreSuppression = options?.ignoreSuppression === true;
     // A plain value when the store has both reads at hand (frozen snapshots), else a bounded promise.
-    const read = this.#readStore(projectId, channel, send.deadline, signal);
+    const read = this.#readStore(projectId, channel, startedAt, send.deadline, signal);
     if (isPromise(read)) {
       send.clock = undefined;
       return read.then(([sender, records]) =>
@@ -508,21 +508,23 @@ export class Dispatcher<const Adapters extends readonly AnyAdapter[] = readonly 
   #readStore(
     projectId: string,
     channel: Channel,
+    startedAt: number,
     deadline: number,
     signal: AbortSignal | undefined,
   ): Now<StoreReads> {
     const reads = this.#reads;
-    const sender = reads.sender(projectId, channel);
+    const sender = reads.sender(projectId, channel, startedAt);
     if (!isPromise(sender)) {
       enabled(sender, channel);
-      const records = reads.providers(projectId, channel);
+      const records = reads.providers(projectId, channel, startedAt);
       if (!isPromise(records)) return [sender, records];
       return this.#bounded(async () => [sender, await records] as const, deadline, signal);
     }
     return this.#bounded(
       async () => {
         const found = enabled(await sender, channel);
-        return [found, await reads.providers(projectId, channel)] as const;
+        // The sender's read took a while: the records' freshness is judged now, not at the send's start.
+        return [found, await reads.providers(projectId, channel, performance.now())] as const;
       },
       deadline,
       signal,

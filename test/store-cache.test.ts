@@ -150,7 +150,7 @@ describe('the provider-list cache', () => {
   });
 
   it('picks up writes made elsewhere once the TTL has passed', async () => {
-    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.useFakeTimers({ toFake: ['Date', 'performance'] });
     const { store, pipe, first } = await setUp({ cache: { ttlMs: 30_000 } });
     expect((await pipe.send(email)).provider).toBe('sendgrid');
     await disableElsewhere(store, first.id);
@@ -161,8 +161,21 @@ describe('the provider-list cache', () => {
     expect(store.listCalls).toBe(2);
   });
 
-  it('defaults to a TTL of five seconds', async () => {
+  it('keeps entries on the monotonic clock: a wall-clock jump neither expires nor extends them', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
+    const { store, pipe, first } = await setUp({ cache: { ttlMs: 30_000 } });
+    expect((await pipe.send(email)).provider).toBe('sendgrid');
+    await disableElsewhere(store, first.id);
+    // An NTP step or a manual clock change: an hour forward, then back to before the entry was loaded.
+    vi.setSystemTime(Date.now() + 3_600_000);
+    expect((await pipe.send(email)).provider).toBe('sendgrid');
+    vi.setSystemTime(Date.now() - 7_200_000);
+    expect((await pipe.send(email)).provider).toBe('sendgrid');
+    expect(store.listCalls).toBe(1);
+  });
+
+  it('defaults to a TTL of five seconds', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'performance'] });
     const { store, pipe, first } = await setUp();
     expect((await pipe.send(email)).provider).toBe('sendgrid');
     await disableElsewhere(store, first.id);

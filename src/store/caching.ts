@@ -21,6 +21,10 @@ export interface ProviderCacheOptions {
 export const DEFAULT_CACHE_TTL_MS = 5_000;
 const DEFAULT_MAX_PROJECTS = 10_000;
 
+/**
+ * Times of a slot are `performance.now()` readings: monotonic, so a wall-clock change neither keeps an entry past its
+ * TTL nor drops it early, and the same clock as the send's own start, which the send path hands in.
+ */
 interface Slot<T> {
   loaded: boolean;
   value?: T;
@@ -65,13 +69,13 @@ export class CachingProviderStore implements ProviderStore {
   /** @internal Frozen snapshots for the send path; a fresh cache entry answers synchronously. */
   readonly [SEND_PATH]: SendPathReads = {
     // A subclass or a spy that replaces a read method is honoured: the snapshot stands in only for our own.
-    providers: (projectId, channel) =>
+    providers: (projectId, channel, now) =>
       this.listProviders === CachingProviderStore.prototype.listProviders
-        ? this.#providersNow(projectId, channel)
+        ? this.#providersNow(projectId, channel, now)
         : this.listProviders(projectId, { channel }),
-    sender: (projectId, channel) =>
+    sender: (projectId, channel, now) =>
       this.getSender === CachingProviderStore.prototype.getSender
-        ? this.#senderNow(projectId, channel)
+        ? this.#senderNow(projectId, channel, now)
         : this.getSender(projectId, channel),
   };
 
@@ -112,16 +116,16 @@ export class CachingProviderStore implements ProviderStore {
     return sender && cloneData(sender);
   }
 
-  #providersNow(projectId: string, channel: Channel): Now<readonly StoredProviderRecord[]> {
+  #providersNow(projectId: string, channel: Channel, now: number): Now<readonly StoredProviderRecord[]> {
     const entry = this.#entry(projectId);
     const slot = entry.providers;
-    if (slot.loaded && Date.now() < slot.expiresAt) return snapshotOf(entry, slot.value!, channel);
+    if (slot.loaded && now < slot.expiresAt) return snapshotOf(entry, slot.value!, channel);
     return this.#read(slot, () => this.#inner.listProviders(projectId)).then((records) =>
       snapshotOf(entry, records, channel),
     );
   }
 
-  #senderNow(projectId: string, channel: Channel): Now<Readonly<SenderConfig> | undefined> {
+  #senderNow(projectId: string, channel: Channel, now: number): Now<Readonly<SenderConfig> | undefined> {
     const entry = this.#entry(projectId);
     let slot = entry.senders.get(channel);
     if (!slot) {
@@ -129,7 +133,7 @@ export class CachingProviderStore implements ProviderStore {
       entry.senders.set(channel, slot);
     }
     // The cache's own copy, frozen: `getSender` hands out copies of it.
-    if (slot.loaded && Date.now() < slot.expiresAt) return deepFreeze(slot.value);
+    if (slot.loaded && now < slot.expiresAt) return deepFreeze(slot.value);
     return this.#read(slot, () => this.#inner.getSender(projectId, channel)).then(deepFreeze);
   }
 
@@ -190,7 +194,7 @@ export class CachingProviderStore implements ProviderStore {
    * that finishes afterwards fills a slot nobody reads any more.
    */
   #read<T>(slot: Slot<T>, load: () => Promise<T>): Promise<T> {
-    const now = Date.now();
+    const now = performance.now();
     if (slot.loaded && now < slot.expiresAt) return Promise.resolve(slot.value as T);
     // A stalled store must not pin every later read to one load that never settles: past `ttlMs`, read again.
     if (slot.loading && now - (slot.loadingSince ?? 0) < this.#ttlMs) return slot.loading;
@@ -200,7 +204,7 @@ export class CachingProviderStore implements ProviderStore {
           slot.loading = undefined;
           slot.loaded = true;
           slot.value = value;
-          slot.expiresAt = Date.now() + this.#ttlMs;
+          slot.expiresAt = performance.now() + this.#ttlMs;
         }
         return value;
       },

@@ -211,12 +211,12 @@ export async function run(): Promise<BenchReport> {
     await throughput(2000, () => pipe.send(emailInput));
     await throughput(2000, () => loop(outbound));
     await throughput(2000, () => notifme.send(notifmeRequest));
+    const rates = { dispatcher: [] as number[], loop: [] as number[], notifme: [] as number[] };
     const contenders: Array<[keyof typeof rates, () => Promise<unknown>]> = [
       ['dispatcher', () => pipe.send(emailInput)],
       ['loop', () => loop(outbound)],
       ['notifme', () => notifme.send(notifmeRequest)],
     ];
-    const rates = { dispatcher: [] as number[], loop: [] as number[], notifme: [] as number[] };
     for (let round = 0; round < ROUNDS; round++) {
       for (let turn = 0; turn < contenders.length; turn++) {
         const [name, send] = contenders[(round + turn) % contenders.length]!;

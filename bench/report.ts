@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** What every benchmark module returns: a titled table, plus notes (targets met or not, and why). */
@@ -54,7 +53,7 @@ export function printReport(report: BenchReport): void {
  */
 export function assertMeasuringBuild(): void {
   const core = fileURLToPath(import.meta.resolve('messagepipe'));
-  if (!core.includes(`${sep}dist${sep}`)) {
+  if (!core.startsWith(fileURLToPath(new URL('../dist/', import.meta.url)))) {
     throw new Error(
       `'messagepipe' resolves to ${core}, not to the build in dist/: run the benchmarks with npm run bench`,
     );

@@ -14,7 +14,7 @@ import {
   type SendContext,
 } from 'messagepipe';
 import { z } from 'zod';
-import { type BenchReport, median, pairedRatio, round, runIfMain, throughput } from './report';
+import { type BenchReport, median, pairedRatio, rotated, round, runIfMain, throughput } from './report';
 
 const SENDS = Number(process.env.BENCH_SENDS ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
@@ -171,10 +171,12 @@ async function withUniqueIds(
   const pipe = await dispatcherFor(adapters(false, true));
   await throughput(2000, () => pipe.send(emailInput));
   const rates = { dispatcher: [] as number[], notifme: [] as number[] };
+  const contenders: Array<[keyof typeof rates, () => Promise<unknown>]> = [
+    ['dispatcher', () => pipe.send(emailInput)],
+    ['notifme', () => notifme.send(notifmeRequest)],
+  ];
   for (let round = 0; round < ROUNDS; round++) {
-    if (round % 2 === 0) rates.dispatcher.push(await throughput(SENDS, () => pipe.send(emailInput)));
-    rates.notifme.push(await throughput(SENDS, () => notifme.send(notifmeRequest)));
-    if (round % 2 === 1) rates.dispatcher.push(await throughput(SENDS, () => pipe.send(emailInput)));
+    for (const [name, send] of rotated(contenders, round)) rates[name].push(await throughput(SENDS, send));
   }
   await pipe.close();
   const dispatcher = median(rates.dispatcher);
@@ -206,8 +208,7 @@ export async function run(): Promise<BenchReport> {
       email: { from: 'noreply@acme.test', to: 'ann@example.test', subject: 'Hello', text: 'Hi Ann' },
     };
 
-    // Warm up every contender, then measure them in rounds, each round starting one contender further along, so
-    // drift hits all alike and no contender always follows the same one (and pays for the garbage it leaves).
+    // Warm up every contender, then measure them in rounds in rotating order.
     await throughput(2000, () => pipe.send(emailInput));
     await throughput(2000, () => loop(outbound));
     await throughput(2000, () => notifme.send(notifmeRequest));
@@ -218,10 +219,7 @@ export async function run(): Promise<BenchReport> {
       ['notifme', () => notifme.send(notifmeRequest)],
     ];
     for (let round = 0; round < ROUNDS; round++) {
-      for (let turn = 0; turn < contenders.length; turn++) {
-        const [name, send] = contenders[(round + turn) % contenders.length]!;
-        rates[name].push(await throughput(SENDS, send));
-      }
+      for (const [name, send] of rotated(contenders, round)) rates[name].push(await throughput(SENDS, send));
     }
     const dispatcher = median(rates.dispatcher);
     const loopRate = median(rates.loop);

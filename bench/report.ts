@@ -16,6 +16,15 @@ export function median(values: readonly number[]): number {
 }
 
 /**
+ * The contenders in the order they run in round `round`: each round starts one further along, so drift hits all alike
+ * and none always follows the same one (and pays for the garbage it leaves). With two, the order alternates.
+ */
+export function rotated<T>(contenders: readonly T[], round: number): T[] {
+  const first = round % contenders.length;
+  return [...contenders.slice(first), ...contenders.slice(0, first)];
+}
+
+/**
  * The median of `own[round] / other[round]`: two contenders measured in the same rounds compared round by round, so
  * the machine's drift between rounds, larger than within one, cancels out.
  */

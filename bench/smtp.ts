@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { Dispatcher } from 'messagepipe';
 import { smtp } from 'messagepipe/adapters/smtp';
 import type * as Nodemailer from 'nodemailer';
-import { type BenchReport, median, pairedRatio, round, runIfMain, startSmtpSink } from './report';
+import { type BenchReport, median, pairedRatio, rotated, round, runIfMain, startSmtpSink } from './report';
 
 const MESSAGES = Number(process.env.BENCH_SMTP_MESSAGES ?? 2000);
 const CONCURRENCY = 20;
@@ -104,14 +104,12 @@ export async function run(): Promise<BenchReport> {
     // adjacent round of the other (order alternating), and the ratio is the median of those paired ratios.
     const dispatcherRounds: Array<{ rate: number; cpuUs: number }> = [];
     const rawRounds: Array<{ rate: number; cpuUs: number }> = [];
+    const contenders: Array<[typeof rawRounds, () => Promise<unknown>]> = [
+      [dispatcherRounds, viaDispatcher],
+      [rawRounds, viaRaw],
+    ];
     for (let index = 0; index < ROUNDS; index++) {
-      if (index % 2 === 0) {
-        dispatcherRounds.push(await rate(MESSAGES, viaDispatcher));
-        rawRounds.push(await rate(MESSAGES, viaRaw));
-      } else {
-        rawRounds.push(await rate(MESSAGES, viaRaw));
-        dispatcherRounds.push(await rate(MESSAGES, viaDispatcher));
-      }
+      for (const [rounds, send] of rotated(contenders, index)) rounds.push(await rate(MESSAGES, send));
     }
     ratio = pairedRatio(
       dispatcherRounds.map((own) => own.rate),

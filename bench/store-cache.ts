@@ -18,7 +18,7 @@ import {
   type SenderConfig,
   type StoredProviderRecord,
 } from 'messagepipe';
-import { type BenchReport, median, round, runIfMain } from './report';
+import { type BenchReport, median, rotated, round, runIfMain } from './report';
 
 const SENDS = Number(process.env.BENCH_SENDS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -145,9 +145,8 @@ export async function run(): Promise<BenchReport> {
     const cachedRates: number[] = [];
     const ratios: number[] = [];
     for (let roundIndex = 0; roundIndex < ROUNDS; roundIndex++) {
-      const order = roundIndex % 2 === 0 ? ['memory', 'cached'] : ['cached', 'memory'];
       const rates: Record<string, number> = {};
-      for (const which of order) {
+      for (const which of rotated(['memory', 'cached'], roundIndex)) {
         rates[which] = await throughput(which === 'memory' ? memory : cached, SENDS, concurrency);
       }
       memoryRates.push(rates.memory!);

@@ -24,7 +24,7 @@ import { sns } from 'messagepipe/adapters/sns';
 import { termii } from 'messagepipe/adapters/termii';
 import { twilio } from 'messagepipe/adapters/twilio';
 import { snsCertificate } from '../test/webhooks/signing';
-import { type BenchReport, median, round, runIfMain, throughput } from './report';
+import { type BenchReport, median, rotated, round, runIfMain, throughput } from './report';
 
 const SENDS = Number(process.env.BENCH_SENDS ?? 30_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 11);
@@ -96,8 +96,7 @@ async function sendThroughput(): Promise<BenchReport> {
   // same one (and pays for the garbage it leaves). Ratios are taken within a round, against the baseline's rate in
   // that round, and their median reported: the machine's speed drifts between rounds more than within one.
   for (let round = 0; round < ROUNDS; round++) {
-    const order = [...variants.slice(round % variants.length), ...variants.slice(0, round % variants.length)];
-    for (const [, , pipe] of order) {
+    for (const [, , pipe] of rotated(variants, round)) {
       const cpuBefore = process.cpuUsage();
       const wall = await throughput(SENDS, (index) =>
         pipe.send({
